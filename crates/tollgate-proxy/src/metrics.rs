@@ -1,0 +1,326 @@
+//! Metrics without locks on the data path. Each worker records into its own `WorkerMetrics`
+//! (plain fields, hdrhistogram) and publishes a copy every `metrics.publish_interval_ms` into its
+//! own `ArcSwap` slot. A scrape on the admin port merges the slots. A scrape therefore sees each
+//! worker as of its last publish (default ≤ 250 ms old) — the price of never sharing a cache line
+//! with the request path.
+
+use std::collections::HashMap;
+use std::fmt::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use arc_swap::ArcSwap;
+use hdrhistogram::Histogram;
+
+/// Latency histogram bucket bounds exported to Prometheus, in seconds. Chosen to resolve both
+/// gateway overhead (sub-millisecond) and model latencies (seconds to minutes).
+const BUCKETS_S: [f64; 18] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+    60.0, 120.0, 300.0,
+];
+
+/// Key of the requests counter.
+pub type ReqKey = (Arc<str>, Arc<str>, u16);
+
+/// One worker's metrics.
+#[derive(Clone)]
+pub struct WorkerMetrics {
+    /// Which I/O driver this worker runs (`io_uring` or `epoll`).
+    pub driver: &'static str,
+    /// Requests by (model, backend, status).
+    pub requests: HashMap<ReqKey, u64>,
+    /// Whole-request duration in microseconds.
+    pub duration_us: Histogram<u64>,
+    /// Time to first response body byte in microseconds (streams and non-streams).
+    pub ttft_us: Histogram<u64>,
+    /// Upstream errors by (backend, code).
+    pub upstream_errors: HashMap<(Arc<str>, &'static str), u64>,
+    /// Retries to a different backend.
+    pub retries: u64,
+    /// Bytes read from clients.
+    pub bytes_in: u64,
+    /// Bytes written to clients.
+    pub bytes_out: u64,
+    /// Connections open now.
+    pub active_connections: i64,
+    /// SSE streams being relayed now.
+    pub active_streams: i64,
+    /// Connections accepted since start.
+    pub connections_total: u64,
+    /// Tokens by (model, "prompt"|"completion") as reported by backends.
+    pub tokens: HashMap<(Arc<str>, &'static str), u64>,
+    /// Client streams ended with an SSE error event after the first byte.
+    pub stream_errors: u64,
+    /// Upstream requests aborted because the client went away.
+    pub client_aborts: u64,
+}
+
+fn hist() -> Histogram<u64> {
+    // 1 µs .. 1 hour, 2 significant digits: ~1 % error, a few KiB per histogram.
+    Histogram::new_with_bounds(1, 3_600_000_000, 2)
+        .unwrap_or_else(|_| Histogram::new(2).unwrap_or_else(|_| unreachable_hist()))
+}
+
+#[allow(clippy::panic)]
+fn unreachable_hist() -> Histogram<u64> {
+    // hdrhistogram only fails on invalid bounds/precision, which are constants above.
+    panic!("hdrhistogram constants are valid")
+}
+
+impl WorkerMetrics {
+    /// Fresh metrics for a worker.
+    pub fn new(driver: &'static str) -> WorkerMetrics {
+        WorkerMetrics {
+            driver,
+            requests: HashMap::new(),
+            duration_us: hist(),
+            ttft_us: hist(),
+            upstream_errors: HashMap::new(),
+            retries: 0,
+            bytes_in: 0,
+            bytes_out: 0,
+            active_connections: 0,
+            active_streams: 0,
+            connections_total: 0,
+            tokens: HashMap::new(),
+            stream_errors: 0,
+            client_aborts: 0,
+        }
+    }
+}
+
+/// Metrics state shared between workers (their publish slots) and the admin scrape.
+pub struct SharedMetrics {
+    /// One slot per worker.
+    pub slots: Vec<ArcSwap<WorkerMetrics>>,
+    /// Successful reloads.
+    pub reload_ok: AtomicU64,
+    /// Failed reloads.
+    pub reload_err: AtomicU64,
+    /// Current config generation.
+    pub generation: AtomicU64,
+}
+
+impl SharedMetrics {
+    /// Slots for `workers` workers.
+    pub fn new(drivers: &[&'static str]) -> SharedMetrics {
+        SharedMetrics {
+            slots: drivers
+                .iter()
+                .map(|d| ArcSwap::from_pointee(WorkerMetrics::new(d)))
+                .collect(),
+            reload_ok: AtomicU64::new(0),
+            reload_err: AtomicU64::new(0),
+            generation: AtomicU64::new(1),
+        }
+    }
+
+    /// Render everything in Prometheus text format 0.0.4.
+    pub fn render(&self) -> String {
+        let snaps: Vec<Arc<WorkerMetrics>> = self.slots.iter().map(|s| s.load_full()).collect();
+        let mut out = String::with_capacity(8192);
+        let mut requests: HashMap<&ReqKey, u64> = HashMap::new();
+        let mut errors: HashMap<&(Arc<str>, &'static str), u64> = HashMap::new();
+        let mut tokens: HashMap<&(Arc<str>, &'static str), u64> = HashMap::new();
+        let mut dur = hist();
+        let mut ttft = hist();
+        let (mut retries, mut bin, mut bout, mut ac, mut astr, mut ct, mut serr, mut aborts) =
+            (0u64, 0u64, 0u64, 0i64, 0i64, 0u64, 0u64, 0u64);
+        for s in &snaps {
+            for (k, v) in &s.requests {
+                *requests.entry(k).or_default() += v;
+            }
+            for (k, v) in &s.upstream_errors {
+                *errors.entry(k).or_default() += v;
+            }
+            for (k, v) in &s.tokens {
+                *tokens.entry(k).or_default() += v;
+            }
+            let _ = dur.add(&s.duration_us);
+            let _ = ttft.add(&s.ttft_us);
+            retries += s.retries;
+            bin += s.bytes_in;
+            bout += s.bytes_out;
+            ac += s.active_connections;
+            astr += s.active_streams;
+            ct += s.connections_total;
+            serr += s.stream_errors;
+            aborts += s.client_aborts;
+        }
+        let _ = writeln!(
+            out,
+            "# HELP tollgate_requests_total Requests answered, by model, backend and status."
+        );
+        let _ = writeln!(out, "# TYPE tollgate_requests_total counter");
+        let mut rk: Vec<_> = requests.into_iter().collect();
+        rk.sort_by(|a, b| a.0.cmp(b.0));
+        for ((m, b, st), v) in rk {
+            let _ = writeln!(
+                out,
+                "tollgate_requests_total{{model=\"{}\",backend=\"{}\",status=\"{st}\"}} {v}",
+                esc(m),
+                esc(b)
+            );
+        }
+        histogram(
+            &mut out,
+            "gen_ai_server_request_duration_seconds",
+            "Time from request head to last response byte.",
+            &dur,
+        );
+        histogram(
+            &mut out,
+            "gen_ai_server_time_to_first_token_seconds",
+            "Time from request head to the first response body byte sent to the client.",
+            &ttft,
+        );
+        let _ = writeln!(
+            out,
+            "# HELP tollgate_upstream_errors_total Upstream failures by backend and error code."
+        );
+        let _ = writeln!(out, "# TYPE tollgate_upstream_errors_total counter");
+        let mut ek: Vec<_> = errors.into_iter().collect();
+        ek.sort_by(|a, b| a.0.cmp(b.0));
+        for ((b, code), v) in ek {
+            let _ = writeln!(
+                out,
+                "tollgate_upstream_errors_total{{backend=\"{}\",code=\"{code}\"}} {v}",
+                esc(b)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP tollgate_tokens_total Tokens reported by backends, by model and type."
+        );
+        let _ = writeln!(out, "# TYPE tollgate_tokens_total counter");
+        let mut tk: Vec<_> = tokens.into_iter().collect();
+        tk.sort_by(|a, b| a.0.cmp(b.0));
+        for ((m, t), v) in tk {
+            let _ = writeln!(
+                out,
+                "tollgate_tokens_total{{model=\"{}\",type=\"{t}\"}} {v}",
+                esc(m)
+            );
+        }
+        scalar(
+            &mut out,
+            "tollgate_upstream_retries_total",
+            "counter",
+            "Retries on a different backend before the first byte.",
+            retries as f64,
+        );
+        scalar(
+            &mut out,
+            "tollgate_bytes_received_total",
+            "counter",
+            "Bytes read from clients.",
+            bin as f64,
+        );
+        scalar(
+            &mut out,
+            "tollgate_bytes_sent_total",
+            "counter",
+            "Bytes written to clients.",
+            bout as f64,
+        );
+        scalar(
+            &mut out,
+            "tollgate_connections_active",
+            "gauge",
+            "Client connections open.",
+            ac as f64,
+        );
+        scalar(
+            &mut out,
+            "tollgate_streams_active",
+            "gauge",
+            "SSE streams being relayed.",
+            astr as f64,
+        );
+        scalar(
+            &mut out,
+            "tollgate_connections_total",
+            "counter",
+            "Client connections accepted.",
+            ct as f64,
+        );
+        scalar(
+            &mut out,
+            "tollgate_stream_errors_total",
+            "counter",
+            "Streams ended with an SSE error event after the first byte.",
+            serr as f64,
+        );
+        scalar(
+            &mut out,
+            "tollgate_client_aborts_total",
+            "counter",
+            "Upstream requests closed because the client went away.",
+            aborts as f64,
+        );
+        let _ = writeln!(
+            out,
+            "# HELP tollgate_config_reload_total Config reloads by result."
+        );
+        let _ = writeln!(out, "# TYPE tollgate_config_reload_total counter");
+        let _ = writeln!(
+            out,
+            "tollgate_config_reload_total{{result=\"ok\"}} {}",
+            self.reload_ok.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "tollgate_config_reload_total{{result=\"error\"}} {}",
+            self.reload_err.load(Ordering::Relaxed)
+        );
+        scalar(
+            &mut out,
+            "tollgate_config_generation",
+            "gauge",
+            "Generation of the config snapshot in force.",
+            self.generation.load(Ordering::Relaxed) as f64,
+        );
+        let _ = writeln!(
+            out,
+            "# HELP tollgate_worker_info Data-plane workers and their I/O driver."
+        );
+        let _ = writeln!(out, "# TYPE tollgate_worker_info gauge");
+        for (i, s) in snaps.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "tollgate_worker_info{{worker=\"{i}\",driver=\"{}\"}} 1",
+                s.driver
+            );
+        }
+        out
+    }
+}
+
+fn esc(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn scalar(out: &mut String, name: &str, kind: &str, help: &str, v: f64) {
+    let _ = writeln!(
+        out,
+        "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}"
+    );
+}
+
+fn histogram(out: &mut String, name: &str, help: &str, h: &Histogram<u64>) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+    for b in BUCKETS_S {
+        let us = (b * 1e6) as u64;
+        let c = if h.is_empty() {
+            0
+        } else {
+            h.count_between(0, us)
+        };
+        let _ = writeln!(out, "{name}_bucket{{le=\"{b}\"}} {c}");
+    }
+    let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", h.len());
+    let sum = h.mean() * h.len() as f64 / 1e6;
+    let _ = writeln!(out, "{name}_sum {sum}\n{name}_count {}", h.len());
+}

@@ -1,0 +1,156 @@
+//! Phase 3, inspect_request: parse the JSON body once and derive what later phases need — the
+//! model, whether the client wants a stream, whether it asked for a usage chunk — and the body to
+//! send upstream. The body is forwarded as the same bytes unless usage capture needs
+//! `stream_options.include_usage=true` added, which is a splice after the opening brace (no
+//! re-serialisation) in the common case of a body without `stream_options`.
+//!
+//! Duplicate keys among the fields the gateway acts on (`model`, `stream`, `stream_options`) are
+//! rejected: a parser differential ("first for the check, last at the backend") must not exist.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use serde::Deserialize;
+use tollgate_core::{Error, ErrorKind};
+
+use super::admit::Api;
+use crate::snapshot::Snapshot;
+
+/// The parsed request, as later phases see it.
+pub struct Inspected {
+    /// Endpoint.
+    pub api: Api,
+    /// Index of the model in the snapshot.
+    pub model_idx: usize,
+    /// `stream: true`.
+    pub stream: bool,
+    /// The client asked for `stream_options.include_usage`.
+    pub client_wants_usage: bool,
+    /// The body as the client sent it.
+    pub body: Bytes,
+    /// The body with `include_usage` forced on (for backends that honour `stream_options`).
+    pub body_with_usage: Option<Bytes>,
+}
+
+#[derive(Deserialize)]
+struct Head<'a> {
+    #[serde(borrow)]
+    model: Option<Cow<'a, str>>,
+    stream: Option<bool>,
+    stream_options: Option<StreamOptions>,
+}
+
+#[derive(Deserialize)]
+struct StreamOptions {
+    include_usage: Option<bool>,
+}
+
+fn invalid(msg: impl Into<Cow<'static, str>>) -> Error {
+    Error::client(ErrorKind::InvalidRequest, msg)
+}
+
+/// Parse and validate the body.
+pub fn inspect(snap: &Arc<Snapshot>, api: Api, body: Bytes) -> Result<Inspected, Error> {
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    if first != Some(&b'{') {
+        return Err(invalid("The request body must be a JSON object").with_code("invalid_json"));
+    }
+    let h: Head<'_> = serde_json::from_slice(&body).map_err(|e| {
+        let msg = if e.to_string().starts_with("duplicate field") {
+            format!("Invalid request body: {e}")
+        } else {
+            format!("Invalid JSON body: {}", e)
+        };
+        invalid(msg).with_code("invalid_json")
+    })?;
+    let model = match h.model.as_deref() {
+        Some(m) if !m.is_empty() => m,
+        _ => return Err(invalid("You must provide a model parameter").with_code("missing_model")),
+    };
+    let Some((model_idx, _)) = snap.config.model(model) else {
+        return Err(Error::client(
+            ErrorKind::ModelNotFound,
+            "The model does not exist or you do not have access to it",
+        ));
+    };
+    let stream = api != Api::Embeddings && h.stream.unwrap_or(false);
+    let client_wants_usage = h
+        .stream_options
+        .as_ref()
+        .and_then(|s| s.include_usage)
+        .unwrap_or(false);
+    let body_with_usage = if stream && !client_wants_usage {
+        Some(force_include_usage(&body, h.stream_options.is_some())?)
+    } else {
+        None
+    };
+    Ok(Inspected {
+        api,
+        model_idx,
+        stream,
+        client_wants_usage,
+        body,
+        body_with_usage,
+    })
+}
+
+/// The body with `"stream_options":{"include_usage":true}`.
+fn force_include_usage(body: &Bytes, has_stream_options: bool) -> Result<Bytes, Error> {
+    if !has_stream_options {
+        // Splice right after the opening brace; the object has at least `model`, so a comma
+        // after the inserted member keeps it valid JSON.
+        let pos = body.iter().position(|&b| b == b'{').unwrap_or(0) + 1;
+        const INS: &[u8] = b"\"stream_options\":{\"include_usage\":true},";
+        let mut out = Vec::with_capacity(body.len() + INS.len());
+        out.extend_from_slice(&body[..pos]);
+        out.extend_from_slice(INS);
+        out.extend_from_slice(&body[pos..]);
+        return Ok(Bytes::from(out));
+    }
+    // Rare path: the client sent stream_options without include_usage=true. Rewrite the object.
+    let mut v: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| invalid(format!("Invalid JSON body: {e}")))?;
+    if let Some(so) = v.get_mut("stream_options").and_then(|s| s.as_object_mut()) {
+        so.insert("include_usage".into(), serde_json::Value::Bool(true));
+    } else if let Some(o) = v.as_object_mut() {
+        o.insert(
+            "stream_options".into(),
+            serde_json::json!({"include_usage": true}),
+        );
+    }
+    serde_json::to_vec(&v)
+        .map(Bytes::from)
+        .map_err(|e| invalid(format!("Invalid JSON body: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splice_keeps_json_valid_and_adds_usage() {
+        let b = Bytes::from_static(br#" {"model":"m","stream":true,"messages":[]}"#);
+        let out = force_include_usage(&b, false).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["stream_options"]["include_usage"], true);
+        assert_eq!(v["model"], "m");
+    }
+
+    #[test]
+    fn existing_stream_options_are_rewritten() {
+        let b = Bytes::from_static(
+            br#"{"model":"m","stream":true,"stream_options":{"include_usage":false,"x":1}}"#,
+        );
+        let v: serde_json::Value =
+            serde_json::from_slice(&force_include_usage(&b, true).unwrap()).unwrap();
+        assert_eq!(v["stream_options"]["include_usage"], true);
+        assert_eq!(v["stream_options"]["x"], 1);
+    }
+
+    #[test]
+    fn duplicate_model_key_is_an_error() {
+        let r: Result<Head<'_>, _> = serde_json::from_slice(br#"{"model":"a","model":"b"}"#);
+        assert!(r.is_err());
+    }
+}

@@ -1,0 +1,220 @@
+//! The request pipeline. `handle()` runs the phases in order, in one visible place; each phase
+//! is a function in its own file. Ordering constraints are written where they bind:
+//!
+//! ```text
+//! accept (head: conn.rs) → admit → accept (body) → inspect_request → select ⇄ forward → relay → finish
+//!                                                                       ▲ retry before 1st byte │
+//!                                                                       └───────────────────────┘
+//! ```
+
+mod accept;
+mod admit;
+mod finish;
+mod forward;
+mod inspect;
+mod relay;
+pub mod respond;
+mod select;
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use monoio::io::AsyncWriteRent;
+use tollgate_core::{Error, ErrorKind};
+use tollgate_http::RequestHead;
+use tollgate_sse::Usage;
+
+use crate::inbound::Inbound;
+use crate::snapshot::Snapshot;
+use crate::worker::Worker;
+
+pub use admit::Route;
+
+/// What the connection does after a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Read the next request.
+    KeepAlive,
+    /// Close the connection.
+    Close,
+}
+
+/// Everything `finish` needs to know about one request.
+pub struct ReqCtx {
+    /// Gateway request id.
+    pub id: String,
+    /// When the head was parsed.
+    pub started: Instant,
+    /// Client address.
+    pub peer: SocketAddr,
+    /// Method token.
+    pub method: String,
+    /// Path without query.
+    pub path: String,
+    /// Model index and name, once known.
+    pub model: Option<Arc<str>>,
+    /// Backend that produced the response.
+    pub backend: Option<Arc<str>>,
+    /// Status sent.
+    pub status: u16,
+    /// Whether this was an SSE stream.
+    pub stream: bool,
+    /// Bytes written to the client for this response.
+    pub bytes_out: u64,
+    /// Time to the first body byte.
+    pub ttft: Option<Duration>,
+    /// Usage reported by the backend.
+    pub usage: Option<Usage>,
+    /// Upstream attempts.
+    pub attempts: u32,
+    /// Error code, if the request failed.
+    pub error: Option<&'static str>,
+    /// Upstream failures to count, by backend.
+    pub upstream_errors: Vec<(Arc<str>, &'static str)>,
+    /// The client went away and the upstream request was aborted.
+    pub client_aborted: bool,
+    /// Stream ended with an SSE error event.
+    pub stream_error: bool,
+}
+
+/// Handle one request whose head has been read. Runs `finish` exactly once.
+pub async fn handle<W: AsyncWriteRent>(
+    w: &Rc<Worker>,
+    head: RequestHead,
+    inb: &Inbound,
+    wr: &mut W,
+    peer: SocketAddr,
+) -> Action {
+    // One atomic load: this request runs on this snapshot to its end, whatever reloads happen.
+    let snap = w.snapshot();
+    let path = head.path().split('?').next().unwrap_or("").to_string();
+    let mut rq = ReqCtx {
+        id: w.ids.borrow_mut().next_id(),
+        started: Instant::now(),
+        peer,
+        method: head.method_str().to_string(),
+        path,
+        model: None,
+        backend: None,
+        status: 0,
+        stream: false,
+        bytes_out: 0,
+        ttft: None,
+        usage: None,
+        attempts: 0,
+        error: None,
+        upstream_errors: Vec::new(),
+        client_aborted: false,
+        stream_error: false,
+    };
+    let draining = w.shutdown.is_fired();
+    let keep_alive = head.keep_alive && !draining;
+    let action = match run(w, &snap, &head, inb, wr, &mut rq, keep_alive).await {
+        Ok(a) => a,
+        Err(e) => {
+            let close = !keep_alive || e.kind.closes_connection();
+            rq.status = e.status();
+            rq.error = Some(e.code());
+            rq.bytes_out += respond::error(wr, &rq.id, &e, close).await as u64;
+            if close {
+                Action::Close
+            } else {
+                Action::KeepAlive
+            }
+        }
+    };
+    // 7. finish: exactly once per request, whatever happened above.
+    finish::finish(w, &snap, &rq);
+    if keep_alive { action } else { Action::Close }
+}
+
+/// Phases 2–6. Returns the connection action after a response was written, or an error that
+/// `handle` turns into a JSON error response (only ever before any response byte was sent).
+async fn run<W: AsyncWriteRent>(
+    w: &Rc<Worker>,
+    snap: &Arc<Snapshot>,
+    head: &RequestHead,
+    inb: &Inbound,
+    wr: &mut W,
+    rq: &mut ReqCtx,
+    keep_alive: bool,
+) -> Result<Action, Error> {
+    // 2. admit — before the body is read: a request we reject (unknown path, wrong method, and
+    //    later auth and IP rules) must not cost us a body read.
+    let route = admit::admit(head, &rq.path)?;
+
+    // 1b. accept (body) — size limit decided from Content-Length before reading a byte;
+    //     chunked bodies are checked while reading. Sends 100 Continue when asked.
+    let body = accept::read_body(snap, head, inb, wr).await?;
+
+    let api = match route {
+        Route::ListModels => {
+            rq.status = 200;
+            rq.bytes_out +=
+                respond::json(wr, 200, &rq.id, snap.models_json.clone(), !keep_alive).await as u64;
+            return Ok(Action::KeepAlive);
+        }
+        Route::GetModel(name) => {
+            let Some((_, m)) = snap.config.model(&name) else {
+                return Err(Error::client(
+                    ErrorKind::ModelNotFound,
+                    "The model does not exist",
+                ));
+            };
+            let v = serde_json::json!({"id": m.name, "object": "model", "created": 0, "owned_by": m.owned_by});
+            let b = serde_json::to_vec(&v).unwrap_or_default();
+            rq.status = 200;
+            rq.bytes_out += respond::json(wr, 200, &rq.id, b.into(), !keep_alive).await as u64;
+            return Ok(Action::KeepAlive);
+        }
+        Route::Api(api) => api,
+    };
+
+    // 3. inspect_request — parse the JSON body once; everything later reads the parsed form.
+    let req = inspect::inspect(snap, api, body)?;
+    rq.model = snap.model_names.get(req.model_idx).cloned();
+    rq.stream = req.stream;
+
+    // 4–6. select → forward → relay. A failure before the first response byte may go back to
+    //      select for a different backend (within `upstream.retries`); after it, never.
+    let mut tried: Vec<usize> = Vec::with_capacity(2);
+    let max_attempts = 1 + snap.config.upstream.retries as usize;
+    loop {
+        let b = select::select(w, snap, req.model_idx, &tried)?;
+        tried.push(b);
+        rq.attempts += 1;
+        let name = snap.backend_names.get(b).cloned();
+        let attempt = async {
+            let reply = forward::forward(w, snap, b, &req, &rq.id).await?;
+            relay::relay(w, snap, b, &req, reply, inb, wr, rq, keep_alive).await
+        };
+        match attempt.await {
+            Ok(action) => {
+                rq.backend = name;
+                return Ok(action);
+            }
+            Err(e) => {
+                if let Some(n) = &name {
+                    if e.side == tollgate_core::Side::Upstream {
+                        rq.upstream_errors.push((n.clone(), e.code()));
+                    }
+                }
+                let more = tried.len() < max_attempts
+                    && tried.len()
+                        < snap
+                            .config
+                            .models
+                            .get(req.model_idx)
+                            .map_or(0, |m| m.backends.len());
+                if e.retry && rq.bytes_out == 0 && more && !inb.is_closed() {
+                    w.m(|m| m.retries += 1);
+                    continue;
+                }
+                rq.backend = name;
+                return Err(e);
+            }
+        }
+    }
+}

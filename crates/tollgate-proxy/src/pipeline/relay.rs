@@ -1,0 +1,528 @@
+//! Phase 6, relay: send the backend's answer to the client.
+//!
+//! * Non-2xx: 5xx and 429 become retryable errors (nothing has been sent yet); other statuses
+//!   (400, 404, 422 …) are passed through with the backend's body.
+//! * Non-streaming: buffer the body (bounded), read `usage`, answer with Content-Length.
+//! * Streaming: decode SSE incrementally; forward each frame as its original bytes, batched per
+//!   upstream read into one HTTP chunk and written at once (no per-event buffering). Usage is
+//!   captured from the backend's usage chunk, which is removed when the client did not ask for
+//!   it; for backends that put usage on the finish chunk (MindIE) and a client that asked for
+//!   it, an OpenAI-style usage chunk is synthesised before `[DONE]`.
+//! * Commit point: the response head goes out with the first frame. Before it, a failure may be
+//!   retried elsewhere; after it, never — the stream ends with an SSE `error` event and no
+//!   `[DONE]`.
+//! * A client that goes away aborts the upstream request at once (the connection is dropped, so
+//!   the inference server stops generating).
+
+use std::rc::Rc;
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use monoio::io::{AsyncWriteRent, AsyncWriteRentExt};
+use serde::Deserialize;
+use tollgate_core::{Error, ErrorKind, Side};
+use tollgate_http::{ChunkedDecoder, Progress, ResponseFraming};
+use tollgate_sse::{Decoder, Frame, Usage, encode, openai};
+
+use super::forward::Reply;
+use super::inspect::Inspected;
+use super::{Action, ReqCtx};
+use crate::inbound::Inbound;
+use crate::snapshot::Snapshot;
+use crate::upstream::UpConn;
+use crate::worker::Worker;
+
+/// Largest single SSE frame accepted from a backend. A frame beyond it ends the stream with an
+/// error event; raising it lets a backend make us buffer that much per stream.
+const MAX_SSE_FRAME: usize = 1 << 20;
+
+/// Body framing state for reading the upstream body.
+enum Body {
+    Length(u64),
+    Chunked(ChunkedDecoder),
+    Close,
+    None,
+}
+
+impl Body {
+    fn new(f: ResponseFraming, max: u64) -> Body {
+        match f {
+            ResponseFraming::ContentLength(n) => Body::Length(n),
+            ResponseFraming::Chunked => Body::Chunked(ChunkedDecoder::new(max)),
+            ResponseFraming::CloseDelimited => Body::Close,
+            ResponseFraming::NoBody => Body::None,
+        }
+    }
+
+    /// Move available payload from `src` to `dst`. Returns true when the body is complete.
+    fn pump(&mut self, src: &mut BytesMut, dst: &mut BytesMut) -> Result<bool, Error> {
+        match self {
+            Body::None => Ok(true),
+            Body::Length(rem) => {
+                let n = (*rem).min(src.len() as u64) as usize;
+                dst.extend_from_slice(&src.split_to(n));
+                *rem -= n as u64;
+                Ok(*rem == 0)
+            }
+            Body::Chunked(d) => match d.decode(src, dst) {
+                Ok(Progress::Done) => Ok(true),
+                Ok(Progress::NeedMore) => Ok(false),
+                Err(e) => Err(Error::upstream_retryable(
+                    ErrorKind::UpstreamProtocol,
+                    format!("Backend sent an invalid chunked body: {e}"),
+                )
+                .with_code("upstream_bad_body")),
+            },
+            Body::Close => {
+                dst.extend_from_slice(&src.split());
+                Ok(false)
+            }
+        }
+    }
+}
+
+enum Read {
+    Data,
+    Eof,
+    Failed(&'static str),
+    IdleTimeout,
+    ClientGone,
+}
+
+async fn read_upstream(conn: &mut UpConn, inb: &Inbound, idle: std::time::Duration) -> Read {
+    monoio::select! {
+        r = monoio::time::timeout(idle, conn.read_more()) => match r {
+            Ok(Ok(0)) => Read::Eof,
+            Ok(Ok(_)) => Read::Data,
+            Ok(Err(_)) => Read::Failed("upstream_reset"),
+            Err(_) => Read::IdleTimeout,
+        },
+        _ = inb.closed() => Read::ClientGone,
+    }
+}
+
+/// Relay the reply to the client.
+#[allow(clippy::too_many_arguments)]
+pub async fn relay<W: AsyncWriteRent>(
+    w: &Rc<Worker>,
+    snap: &Arc<Snapshot>,
+    b: usize,
+    req: &Inspected,
+    reply: Reply,
+    inb: &Inbound,
+    wr: &mut W,
+    rq: &mut ReqCtx,
+    keep_alive: bool,
+) -> Result<Action, Error> {
+    let Reply { conn, head } = reply;
+    let status = head.status;
+    if status >= 500 || status == 429 {
+        let retry_after = head
+            .headers
+            .get("retry-after")
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .and_then(|s| s.trim().parse::<u32>().ok());
+        drop(conn); // body not needed; the connection is not reused
+        let e = if status == 429 {
+            Error::upstream_retryable(
+                ErrorKind::UpstreamOverloaded,
+                "The backend is overloaded; try again later",
+            )
+            .with_retry_after(retry_after.or(Some(1)))
+        } else {
+            Error::upstream_retryable(
+                ErrorKind::UpstreamStatus,
+                format!("The backend failed with status {status}"),
+            )
+        };
+        return Err(e);
+    }
+    let backend_name = snap.backend_names.get(b).cloned();
+    let result = if status == 200 && req.stream && head.is_event_stream() {
+        relay_stream(
+            w,
+            snap,
+            b,
+            req,
+            conn,
+            head.framing,
+            head.reusable,
+            inb,
+            wr,
+            rq,
+            keep_alive,
+        )
+        .await
+    } else {
+        relay_buffered(w, snap, b, conn, head, inb, wr, rq, keep_alive).await
+    };
+    if result.is_ok() {
+        rq.backend = backend_name;
+    }
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn relay_buffered<W: AsyncWriteRent>(
+    w: &Rc<Worker>,
+    snap: &Arc<Snapshot>,
+    b: usize,
+    mut conn: UpConn,
+    head: tollgate_http::ResponseHead,
+    inb: &Inbound,
+    wr: &mut W,
+    rq: &mut ReqCtx,
+    keep_alive: bool,
+) -> Result<Action, Error> {
+    let up = &snap.config.upstream;
+    let mut body = Body::new(head.framing, up.max_response_body_bytes);
+    let mut out = BytesMut::new();
+    let mut src = std::mem::take(&mut conn.buf);
+    loop {
+        let done = body.pump(&mut src, &mut out)?;
+        if out.len() as u64 > up.max_response_body_bytes {
+            return Err(Error::new(
+                ErrorKind::UpstreamProtocol,
+                Side::Upstream,
+                "Backend response body exceeds the limit",
+            )
+            .with_code("upstream_body_too_large"));
+        }
+        if done {
+            break;
+        }
+        conn.buf = src;
+        let r = read_upstream(&mut conn, inb, up.idle_timeout).await;
+        src = std::mem::take(&mut conn.buf);
+        match r {
+            Read::Data => {}
+            Read::Eof if matches!(body, Body::Close) => break,
+            Read::Eof | Read::Failed(_) => {
+                return Err(Error::upstream_retryable(
+                    ErrorKind::UpstreamProtocol,
+                    "Backend closed the connection before the body was complete",
+                )
+                .with_code("upstream_closed"));
+            }
+            Read::IdleTimeout => {
+                return Err(Error::new(
+                    ErrorKind::UpstreamTimeout,
+                    Side::Upstream,
+                    "Backend stalled while sending the response",
+                ));
+            }
+            Read::ClientGone => {
+                rq.client_aborted = true;
+                rq.status = 499;
+                rq.error = Some("client_closed");
+                return Ok(Action::Close);
+            }
+        }
+    }
+    // Extra bytes after a complete body, or a close-delimited body: never reuse.
+    let reusable = head.reusable && src.is_empty() && !matches!(body, Body::Close);
+    if reusable {
+        conn.buf = src;
+        if let Some(key) = snap.pool_keys.get(b) {
+            w.pool.checkin(key, conn, up.pool_max_idle_per_backend);
+        }
+    }
+    if head.status == 200 {
+        rq.usage = openai::usage_from_body(&out);
+    }
+    let ct = head
+        .content_type()
+        .and_then(|c| std::str::from_utf8(c).ok())
+        .unwrap_or("application/json")
+        .to_string();
+    let t_first = rq.started.elapsed();
+    rq.status = head.status;
+    let n = super::respond::full(wr, head.status, &rq.id, &ct, "", out.freeze(), !keep_alive).await;
+    rq.bytes_out += n as u64;
+    rq.ttft = Some(t_first);
+    Ok(if n == 0 {
+        Action::Close
+    } else {
+        Action::KeepAlive
+    })
+}
+
+/// Ids of a chunk, for synthesising the usage chunk.
+#[derive(Deserialize)]
+struct ChunkIds<'a> {
+    #[serde(borrow, default)]
+    id: std::borrow::Cow<'a, str>,
+    #[serde(borrow, default)]
+    model: std::borrow::Cow<'a, str>,
+    #[serde(default)]
+    created: u64,
+}
+
+struct StreamState {
+    client_wants_usage: bool,
+    synth_needed: bool,
+    synth: Option<bytes::Bytes>,
+    usage: Option<Usage>,
+    saw_done: bool,
+}
+
+impl StreamState {
+    fn process(&mut self, f: Frame, out: &mut BytesMut) {
+        if let Some(data) = &f.data {
+            if f.is_done() {
+                if let Some(s) = self.synth.take() {
+                    out.extend_from_slice(&s);
+                }
+                self.saw_done = true;
+                out.extend_from_slice(&f.raw);
+                return;
+            }
+            if memchr::memmem::find(data, b"\"usage\"").is_some() {
+                if let Ok(info) = openai::inspect_chunk(data) {
+                    if let Some(u) = info.usage {
+                        // Some servers repeat usage on every chunk: keep the high-water mark.
+                        self.usage = Some(match self.usage {
+                            Some(p) => p.max_merge(u),
+                            None => u,
+                        });
+                        if info.is_usage_only && !self.client_wants_usage {
+                            return; // we asked for it; the client did not
+                        }
+                        if self.synth_needed && !info.is_usage_only && self.client_wants_usage {
+                            if let Ok(ids) = serde_json::from_slice::<ChunkIds<'_>>(data) {
+                                self.synth = Some(openai::synth_usage_chunk(
+                                    &ids.id,
+                                    &ids.model,
+                                    ids.created,
+                                    &u,
+                                ));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        out.extend_from_slice(&f.raw);
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn relay_stream<W: AsyncWriteRent>(
+    w: &Rc<Worker>,
+    snap: &Arc<Snapshot>,
+    b: usize,
+    req: &Inspected,
+    mut conn: UpConn,
+    framing: ResponseFraming,
+    head_reusable: bool,
+    inb: &Inbound,
+    wr: &mut W,
+    rq: &mut ReqCtx,
+    keep_alive: bool,
+) -> Result<Action, Error> {
+    let up = &snap.config.upstream;
+    let kind = snap.config.backends.get(b).map(|x| x.kind);
+    let mut st = StreamState {
+        client_wants_usage: req.client_wants_usage,
+        synth_needed: kind.is_some_and(|k| !k.honours_stream_options()),
+        synth: None,
+        usage: None,
+        saw_done: false,
+    };
+    let mut body = Body::new(framing, u64::MAX);
+    let mut sse = Decoder::new(MAX_SSE_FRAME);
+    let mut payload = BytesMut::with_capacity(8 * 1024);
+    let mut head_sent = false;
+    let mut src = std::mem::take(&mut conn.buf);
+    w.m(|m| m.active_streams += 1);
+    let _guard = StreamGuard(w);
+    loop {
+        let body_done = body.pump(&mut src, sse.read_buf());
+        payload.clear();
+        let mut decode_err = None;
+        loop {
+            match sse.next_frame() {
+                Ok(Some(f)) => st.process(f, &mut payload),
+                Ok(None) => break,
+                Err(e) => {
+                    decode_err = Some(e);
+                    break;
+                }
+            }
+        }
+        if !payload.is_empty() {
+            if !write_frames(wr, &mut head_sent, &payload, rq, keep_alive).await {
+                rq.client_aborted = true;
+                rq.error = Some("client_closed");
+                return Ok(Action::Close);
+            }
+        }
+        let failure: Option<(&'static str, &'static str)> = match (&body_done, decode_err) {
+            (Err(_), _) => Some((
+                "upstream_bad_body",
+                "The backend sent an invalid chunked body",
+            )),
+            (_, Some(_)) => Some((
+                "upstream_bad_sse",
+                "The backend sent an invalid event stream",
+            )),
+            (Ok(true), None) => {
+                // Complete body: anything left in the decoder is a truncated event.
+                let mut fail = None;
+                match sse.finish() {
+                    Ok(Some(f)) => {
+                        payload.clear();
+                        st.process(f, &mut payload);
+                        if !write_frames(wr, &mut head_sent, &payload, rq, keep_alive).await {
+                            return Ok(Action::Close);
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(_) => {
+                        fail = Some((
+                            "upstream_truncated",
+                            "The backend ended the stream in the middle of an event",
+                        ))
+                    }
+                }
+                if fail.is_none() && !st.saw_done {
+                    fail = Some((
+                        "upstream_incomplete",
+                        "The backend ended the stream without [DONE]",
+                    ));
+                }
+                fail
+            }
+            (Ok(false), None) => {
+                conn.buf = src;
+                let r = read_upstream(&mut conn, inb, up.idle_timeout).await;
+                src = std::mem::take(&mut conn.buf);
+                match r {
+                    Read::Data => continue,
+                    Read::Eof if matches!(body, Body::Close) => {
+                        body = Body::None;
+                        continue;
+                    }
+                    Read::Eof => Some((
+                        "upstream_closed",
+                        "The backend closed the connection mid-stream",
+                    )),
+                    Read::Failed(code) => Some((code, "The backend connection failed mid-stream")),
+                    Read::IdleTimeout => {
+                        Some(("upstream_idle_timeout", "The backend stalled mid-stream"))
+                    }
+                    Read::ClientGone => {
+                        // Dropping `conn` closes the upstream socket: the server stops generating.
+                        rq.client_aborted = true;
+                        rq.error = Some("client_closed");
+                        if rq.status == 0 {
+                            rq.status = 499;
+                        }
+                        return Ok(Action::Close);
+                    }
+                }
+            }
+        };
+        let complete = matches!(body_done, Ok(true)) && failure.is_none();
+        if let Some((code, msg)) = failure {
+            if !head_sent {
+                // Nothing reached the client: this may be retried elsewhere.
+                let kind = if code == "upstream_idle_timeout" {
+                    ErrorKind::UpstreamTimeout
+                } else {
+                    ErrorKind::UpstreamProtocol
+                };
+                let retry = kind == ErrorKind::UpstreamProtocol;
+                return Err(Error {
+                    retry,
+                    ..Error::new(kind, Side::Upstream, msg).with_code(code)
+                });
+            }
+            // After the first byte: never retry. End with an error event and no [DONE].
+            rq.upstream_errors.push((
+                snap.backend_names
+                    .get(b)
+                    .cloned()
+                    .unwrap_or_else(|| Arc::from("")),
+                code,
+            ));
+            rq.stream_error = true;
+            rq.error = Some(code);
+            rq.usage = st.usage;
+            let ev = encode::error_event(msg, "upstream_error", Some(code));
+            let mut tail = BytesMut::new();
+            tail.extend_from_slice(format!("{:x}\r\n", ev.len()).as_bytes());
+            tail.extend_from_slice(&ev);
+            tail.extend_from_slice(b"\r\n0\r\n\r\n");
+            let n = tail.len();
+            let (res, _) = wr.write_all(tail).await;
+            rq.bytes_out += if res.is_ok() { n as u64 } else { 0 };
+            return Ok(Action::Close);
+        }
+        if complete {
+            rq.usage = st.usage;
+            if !head_sent {
+                // An empty but well-formed stream: still send a valid (empty) response.
+                let _ = write_frames(wr, &mut head_sent, &[], rq, keep_alive).await;
+            }
+            let (res, _) = wr.write_all(b"0\r\n\r\n".to_vec()).await;
+            if res.is_err() {
+                return Ok(Action::Close);
+            }
+            rq.bytes_out += 5;
+            if head_reusable && src.is_empty() {
+                conn.buf = src;
+                if let Some(key) = snap.pool_keys.get(b) {
+                    w.pool.checkin(key, conn, up.pool_max_idle_per_backend);
+                }
+            }
+            return Ok(Action::KeepAlive);
+        }
+    }
+}
+
+struct StreamGuard<'a>(&'a Worker);
+
+impl Drop for StreamGuard<'_> {
+    fn drop(&mut self) {
+        self.0.m(|m| m.active_streams -= 1);
+    }
+}
+
+/// Write `payload` as one HTTP chunk, preceded by the response head the first time.
+/// Returns false when the client is gone.
+async fn write_frames<W: AsyncWriteRent>(
+    wr: &mut W,
+    head_sent: &mut bool,
+    payload: &[u8],
+    rq: &mut ReqCtx,
+    keep_alive: bool,
+) -> bool {
+    let mut out = Vec::with_capacity(payload.len() + 256);
+    if !*head_sent {
+        out.extend_from_slice(
+            format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\ntransfer-encoding: chunked\r\nx-request-id: {}\r\n{}\r\n",
+                rq.id,
+                if keep_alive { "" } else { "connection: close\r\n" }
+            )
+            .as_bytes(),
+        );
+        *head_sent = true;
+        rq.status = 200;
+        rq.ttft = Some(rq.started.elapsed());
+    }
+    if !payload.is_empty() {
+        out.extend_from_slice(format!("{:x}\r\n", payload.len()).as_bytes());
+        out.extend_from_slice(payload);
+        out.extend_from_slice(b"\r\n");
+    }
+    let n = out.len();
+    let (res, _) = wr.write_all(out).await;
+    if res.is_ok() {
+        rq.bytes_out += n as u64;
+        true
+    } else {
+        false
+    }
+}

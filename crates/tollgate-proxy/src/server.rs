@@ -1,0 +1,232 @@
+//! Starting and stopping the gateway: bind every listener (one SO_REUSEPORT socket per worker, so
+//! the kernel spreads connections), start the workers, the admin thread and the access-log
+//! thread, and own the control operations: reload (fallible prepare, infallible swap) and drain.
+//! Used by the binary and, in-process, by the integration tests.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+
+use arc_swap::ArcSwap;
+use socket2::{Domain, Protocol, Socket, Type};
+use tollgate_config::Config;
+
+use crate::access_log;
+use crate::metrics::SharedMetrics;
+use crate::snapshot::{Snapshot, build_snapshot};
+
+/// State shared by workers, the admin thread and the control side.
+pub struct Shared {
+    /// The snapshot in force.
+    pub snapshot: ArcSwap<Snapshot>,
+    /// Set on SIGTERM / shutdown(): workers stop accepting and drain.
+    pub draining: AtomicBool,
+    /// Tells the admin thread to exit.
+    pub admin_stop: AtomicBool,
+    /// Metrics slots and control counters.
+    pub metrics: SharedMetrics,
+    config_path: Option<PathBuf>,
+    reloading: AtomicBool,
+}
+
+impl Shared {
+    /// Reload the config file: build a complete new snapshot off the data path and swap it in.
+    /// On any error the old snapshot stays in force and the reason is returned.
+    pub fn reload(&self) -> Result<u64, String> {
+        if self.reloading.swap(true, Ordering::AcqRel) {
+            return Err("a reload is already in progress".into());
+        }
+        let r = self.reload_inner();
+        self.reloading.store(false, Ordering::Release);
+        match &r {
+            Ok(g) => {
+                self.metrics.reload_ok.fetch_add(1, Ordering::Relaxed);
+                self.metrics.generation.store(*g, Ordering::Relaxed);
+                eprintln!("tollgate: config reloaded: generation {g}");
+            }
+            Err(e) => {
+                self.metrics.reload_err.fetch_add(1, Ordering::Relaxed);
+                eprintln!("tollgate: config reload rejected, keeping the running config: {e}");
+            }
+        }
+        r
+    }
+
+    fn reload_inner(&self) -> Result<u64, String> {
+        let path = self
+            .config_path
+            .as_ref()
+            .ok_or("no config file to reload (started without --config)")?;
+        let cfg = tollgate_config::load(path).map_err(|errs| {
+            errs.iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("; ")
+        })?;
+        let cur = self.snapshot.load();
+        let old = &cur.config;
+        if cfg.listen.http != old.listen.http
+            || cfg.listen.https != old.listen.https
+            || cfg.listen.admin != old.listen.admin
+            || cfg.workers != old.workers
+        {
+            return Err(
+                "listen addresses and workers cannot change on reload; restart to change them"
+                    .into(),
+            );
+        }
+        if cfg.access_log != old.access_log {
+            return Err("log.access_log cannot change on reload; restart to change it".into());
+        }
+        let next = build_snapshot(cfg, cur.generation + 1)?;
+        let g = next.generation;
+        self.snapshot.store(Arc::new(next));
+        Ok(g)
+    }
+}
+
+/// A running gateway.
+pub struct ServerHandle {
+    /// Bound plain HTTP address.
+    pub http_addr: Option<SocketAddr>,
+    /// Bound HTTPS address.
+    pub https_addr: Option<SocketAddr>,
+    /// Bound admin address.
+    pub admin_addr: SocketAddr,
+    shared: Arc<Shared>,
+    workers: Vec<JoinHandle<()>>,
+    admin: Option<JoinHandle<()>>,
+    log: Option<JoinHandle<()>>,
+}
+
+impl ServerHandle {
+    /// Reload the config file (as SIGHUP and `POST /admin/reload` do).
+    pub fn reload(&self) -> Result<u64, String> {
+        self.shared.reload()
+    }
+
+    /// Start draining: stop accepting, finish in-flight requests (up to the drain timeout).
+    pub fn shutdown(&self) {
+        self.shared.draining.store(true, Ordering::Relaxed);
+    }
+
+    /// Current generation.
+    pub fn generation(&self) -> u64 {
+        self.shared.snapshot.load().generation
+    }
+
+    /// Prometheus text of the current metrics.
+    pub fn metrics_text(&self) -> String {
+        self.shared.metrics.render()
+    }
+
+    /// Drain and wait for every thread to exit.
+    pub fn join(mut self) {
+        self.shutdown();
+        for h in self.workers.drain(..) {
+            let _ = h.join();
+        }
+        self.shared.admin_stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.admin.take() {
+            let _ = h.join();
+        }
+        // Dropping the last sender stops the access-log thread after it flushed.
+        if let Some(h) = self.log.take() {
+            drop(self.workers.drain(..));
+            let _ = h.join();
+        }
+    }
+}
+
+fn bind(addr: SocketAddr, reuse_port: bool) -> std::io::Result<std::net::TcpListener> {
+    let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    s.set_reuse_address(true)?;
+    if reuse_port {
+        s.set_reuse_port(true)?;
+    }
+    s.bind(&addr.into())?;
+    s.listen(4096)?;
+    s.set_nonblocking(true)?;
+    Ok(s.into())
+}
+
+/// Bind `n` SO_REUSEPORT sockets on `addr` (port 0 → the port the first one got).
+fn bind_group(
+    addr: SocketAddr,
+    n: usize,
+) -> std::io::Result<(SocketAddr, Vec<std::net::TcpListener>)> {
+    let first = bind(addr, true)?;
+    let actual = first.local_addr()?;
+    let mut v = vec![first];
+    for _ in 1..n {
+        v.push(bind(actual, true)?);
+    }
+    Ok((actual, v))
+}
+
+/// Start the gateway with `config`. `config_path` is what reloads re-read.
+pub fn start(config: Config, config_path: Option<PathBuf>) -> Result<ServerHandle, String> {
+    let workers = config.workers.max(1);
+    let force_epoll = std::env::var("TOLLGATE_IO_DRIVER").is_ok_and(|v| v == "epoll");
+    let listen = config.listen.clone();
+    let (logger, log_thread) =
+        access_log::start(&config.access_log).map_err(|e| format!("log.access_log: {e}"))?;
+    let snap = build_snapshot(config, 1)?;
+    let mut per_worker: Vec<crate::worker::Listeners> = (0..workers).map(|_| Vec::new()).collect();
+    let mut http_addr = None;
+    let mut https_addr = None;
+    if let Some(a) = listen.http {
+        let (actual, ls) = bind_group(a, workers).map_err(|e| format!("listen.http {a}: {e}"))?;
+        http_addr = Some(actual);
+        for (i, l) in ls.into_iter().enumerate() {
+            per_worker[i].push((l, false));
+        }
+    }
+    if let Some(a) = listen.https {
+        let (actual, ls) = bind_group(a, workers).map_err(|e| format!("listen.https {a}: {e}"))?;
+        https_addr = Some(actual);
+        for (i, l) in ls.into_iter().enumerate() {
+            per_worker[i].push((l, true));
+        }
+    }
+    let admin_l =
+        bind(listen.admin, false).map_err(|e| format!("listen.admin {}: {e}", listen.admin))?;
+    let admin_addr = admin_l.local_addr().map_err(|e| e.to_string())?;
+    let uring = !force_epoll && monoio::utils::detect_uring();
+    let drivers: Vec<&'static str> = (0..workers)
+        .map(|_| if uring { "io_uring" } else { "epoll" })
+        .collect();
+    let shared = Arc::new(Shared {
+        snapshot: ArcSwap::from_pointee(snap),
+        draining: AtomicBool::new(false),
+        admin_stop: AtomicBool::new(false),
+        metrics: SharedMetrics::new(&drivers),
+        config_path,
+        reloading: AtomicBool::new(false),
+    });
+    let cores = core_affinity::get_core_ids().unwrap_or_default();
+    let mut handles = Vec::new();
+    for (i, ls) in per_worker.into_iter().enumerate() {
+        let core = if cores.is_empty() {
+            None
+        } else {
+            cores.get(i % cores.len()).copied()
+        };
+        let h = crate::worker::spawn(i, core, ls, shared.clone(), logger.clone(), force_epoll)
+            .map_err(|e| format!("worker {i}: {e}"))?;
+        handles.push(h);
+    }
+    drop(logger);
+    let admin = crate::admin::spawn(admin_l, shared.clone()).map_err(|e| format!("admin: {e}"))?;
+    Ok(ServerHandle {
+        http_addr,
+        https_addr,
+        admin_addr,
+        shared,
+        workers: handles,
+        admin: Some(admin),
+        log: log_thread,
+    })
+}

@@ -1,0 +1,199 @@
+//! One data-plane worker: a thread pinned to a core, running its own monoio runtime (io_uring,
+//! or epoll where io_uring is unavailable) with its own SO_REUSEPORT listeners, upstream pools,
+//! metrics and round-robin state. Nothing here is shared with another worker except immutable
+//! snapshots (read with one atomic load) and the worker's own metrics publish slot.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::os::fd::AsRawFd;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use tollgate_core::RequestIdGen;
+
+use crate::access_log::AccessLogger;
+use crate::metrics::WorkerMetrics;
+use crate::server::Shared;
+use crate::shutdown::LocalShutdown;
+use crate::snapshot::Snapshot;
+use crate::upstream::Pool;
+
+/// How often a worker checks the process-wide drain flag. Raising it delays the start of a
+/// graceful shutdown by up to this much; it costs one timer wake-up per interval per worker.
+const DRAIN_POLL: Duration = Duration::from_millis(50);
+
+/// Per-worker state, shared by every connection task on this core through `Rc`.
+pub struct Worker {
+    /// Worker index.
+    pub id: usize,
+    /// Process-wide shared pieces (snapshot cell, drain flag, metrics slots).
+    pub shared: Arc<Shared>,
+    /// Upstream keep-alive pool of this core.
+    pub pool: Pool,
+    /// Metrics of this core (published periodically).
+    pub metrics: RefCell<WorkerMetrics>,
+    /// Request id generator of this core.
+    pub ids: RefCell<RequestIdGen>,
+    /// Round-robin cursor per model name.
+    pub rr: RefCell<HashMap<Arc<str>, usize>>,
+    /// Access log sender.
+    pub log: AccessLogger,
+    /// Fires when the process starts draining.
+    pub shutdown: Rc<LocalShutdown>,
+    /// Open client connections on this core.
+    pub active_conns: Cell<usize>,
+}
+
+impl Worker {
+    /// The snapshot in force now (one atomic load). A request keeps the `Arc` it started with.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.shared.snapshot.load_full()
+    }
+
+    /// Run `f` on this worker's metrics.
+    pub fn m<T>(&self, f: impl FnOnce(&mut WorkerMetrics) -> T) -> T {
+        f(&mut self.metrics.borrow_mut())
+    }
+}
+
+/// Listeners handed to a worker: (socket, is_tls).
+pub type Listeners = Vec<(std::net::TcpListener, bool)>;
+
+/// Spawn worker `id` on its own thread.
+pub fn spawn(
+    id: usize,
+    core: Option<core_affinity::CoreId>,
+    listeners: Listeners,
+    shared: Arc<Shared>,
+    log: AccessLogger,
+    force_epoll: bool,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name(format!("tollgate-w{id}"))
+        .spawn(move || {
+            let pinned = core.map(core_affinity::set_for_current).unwrap_or(false);
+            let uring = !force_epoll && monoio::utils::detect_uring();
+            let driver = if uring { "io_uring" } else { "epoll" };
+            eprintln!(
+                "tollgate: worker {id} started: driver={driver} pinned={pinned} core={:?}",
+                core.map(|c| c.id)
+            );
+            let boot = (std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(0)
+                >> 10) as u32;
+            let make = move || {
+                Rc::new(Worker {
+                    id,
+                    shared: shared.clone(),
+                    pool: Pool::default(),
+                    metrics: RefCell::new(WorkerMetrics::new(driver)),
+                    ids: RefCell::new(RequestIdGen::new(boot, id as u16)),
+                    rr: RefCell::new(HashMap::new()),
+                    log,
+                    shutdown: LocalShutdown::new(),
+                    active_conns: Cell::new(0),
+                })
+            };
+            let res = if uring {
+                monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+                    .enable_timer()
+                    .with_entries(4096)
+                    .build()
+                    .map(|mut rt| rt.block_on(worker_main(make(), listeners)))
+            } else {
+                monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+                    .enable_timer()
+                    .build()
+                    .map(|mut rt| rt.block_on(worker_main(make(), listeners)))
+            };
+            if let Err(e) = res {
+                eprintln!("tollgate: worker {id}: cannot build runtime: {e}");
+            }
+        })
+}
+
+async fn worker_main(w: Rc<Worker>, listeners: Listeners) {
+    // Control task: publish metrics and watch the drain flag (no cross-thread wake-ups needed).
+    let wc = w.clone();
+    monoio::spawn(async move {
+        let mut last_publish = Instant::now();
+        loop {
+            monoio::time::sleep(DRAIN_POLL).await;
+            if wc.shared.draining.load(Ordering::Relaxed) {
+                wc.shutdown.fire();
+            }
+            let snap = wc.snapshot();
+            if last_publish.elapsed() >= snap.config.metrics_publish_interval {
+                publish(&wc);
+                last_publish = Instant::now();
+            }
+        }
+    });
+    for (l, tls) in listeners {
+        match monoio::net::TcpListener::from_std(l) {
+            Ok(l) => {
+                monoio::spawn(accept_loop(w.clone(), l, tls));
+            }
+            Err(e) => eprintln!("tollgate: worker {}: listener: {e}", w.id),
+        }
+    }
+    w.shutdown.wait().await;
+    // Drain: in-flight requests finish (idle keep-alive connections close at once); after the
+    // drain timeout the runtime is dropped and what is left is closed.
+    let drain = w.snapshot().config.drain_timeout;
+    let deadline = Instant::now() + drain;
+    while w.active_conns.get() > 0 && Instant::now() < deadline {
+        monoio::time::sleep(Duration::from_millis(10)).await;
+    }
+    publish(&w);
+}
+
+fn publish(w: &Worker) {
+    let copy = w.metrics.borrow().clone();
+    if let Some(slot) = w.shared.metrics.slots.get(w.id) {
+        slot.store(Arc::new(copy));
+    }
+}
+
+async fn accept_loop(w: Rc<Worker>, listener: monoio::net::TcpListener, tls: bool) {
+    loop {
+        let accepted = monoio::select! {
+            r = listener.accept() => r,
+            _ = w.shutdown.wait() => return,
+        };
+        let (stream, peer) = match accepted {
+            Ok(x) => x,
+            Err(e) => {
+                eprintln!("tollgate: worker {}: accept: {e}", w.id);
+                monoio::time::sleep(Duration::from_millis(5)).await;
+                continue;
+            }
+        };
+        let snap = w.snapshot();
+        if w.active_conns.get() >= snap.config.limits.max_connections_per_worker {
+            drop(stream); // over the connection limit: refuse by closing at once
+            continue;
+        }
+        let _ = stream.set_nodelay(true);
+        let fd = stream.as_raw_fd();
+        let wc = w.clone();
+        if tls {
+            let Some(acceptor) = snap.tls_acceptor.clone() else {
+                continue;
+            };
+            let deadline = snap.config.limits.header_read_timeout;
+            monoio::spawn(async move {
+                // The TLS handshake counts against the header-read deadline (slowloris on TLS).
+                if let Ok(Ok(s)) = monoio::time::timeout(deadline, acceptor.accept(stream)).await {
+                    crate::conn::serve(wc, s, fd, peer).await;
+                }
+            });
+        } else {
+            monoio::spawn(crate::conn::serve(wc, stream, fd, peer));
+        }
+    }
+}
