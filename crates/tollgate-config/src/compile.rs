@@ -436,7 +436,7 @@ pub fn compile(
         tls,
         admin: admin.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9090))),
     };
-    Ok(Config::new(
+    Ok(Config {
         workers,
         listen,
         limits,
@@ -446,7 +446,9 @@ pub fn compile(
         metrics_publish_interval,
         backends,
         models,
-    ))
+        model_index: Default::default(),
+    }
+    .reindex())
 }
 
 struct ParsedUrl {

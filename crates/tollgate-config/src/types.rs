@@ -28,38 +28,19 @@ pub struct Config {
     pub backends: Vec<Backend>,
     /// Client-facing models in file order.
     pub models: Vec<Model>,
-    model_index: HashMap<String, usize>,
+    pub(crate) model_index: HashMap<String, usize>,
 }
 
 impl Config {
-    pub(crate) fn new(
-        workers: usize,
-        listen: Listen,
-        limits: Limits,
-        upstream: UpstreamSettings,
-        drain_timeout: Duration,
-        access_log: AccessLog,
-        metrics_publish_interval: Duration,
-        backends: Vec<Backend>,
-        models: Vec<Model>,
-    ) -> Config {
-        let model_index = models
+    /// Rebuild the name → index map after `models` changed.
+    pub(crate) fn reindex(mut self) -> Config {
+        self.model_index = self
+            .models
             .iter()
             .enumerate()
             .map(|(i, m)| (m.name.clone(), i))
             .collect();
-        Config {
-            workers,
-            listen,
-            limits,
-            upstream,
-            drain_timeout,
-            access_log,
-            metrics_publish_interval,
-            backends,
-            models,
-            model_index,
-        }
+        self
     }
 
     /// Look up a client-facing model by exact name.

@@ -64,6 +64,9 @@ pub fn check_request_head(data: &[u8]) -> Result<(), String> {
         }
         let part = parse_response_head(prefix, &limits, was_head);
         match (&whole, &part) {
+            (Ok(Some(w)), Ok(None)) if w.head_len <= split => {
+                return Err(format!("response prefix of {split} bytes holds the head"));
+            }
             (_, Ok(None)) | (Err(_), Err(_)) => {}
             (Ok(Some(w)), Ok(Some(p))) if w == p => {}
             _ => return Err(format!("response: whole {whole:?} vs prefix {part:?}")),

@@ -12,7 +12,7 @@
 //! runtime, no I/O, no panics — which is what makes every parser here fuzzable and benchmarkable.
 //!
 //! `httparse` is the tokenizer; the strictness (bare CR/LF/NUL, obs-fold, framing header rules,
-//! origin-form targets, limits that fire on incomplete input) is layered on top in [`scan`] and
+//! origin-form targets, limits that fire on incomplete input) is layered on top in `scan` and
 //! the per-direction modules.
 #![deny(missing_docs)]
 

@@ -16,7 +16,9 @@ fn decode_all(raw: &[u8], max: u64) -> (Result<Progress, ChunkError>, Vec<u8>, V
 
 #[test]
 fn valid_bodies_decode() {
-    let cases: &[(&str, &[u8], &[u8], &[u8])] = &[
+    /// (name, wire bytes, payload, bytes left for the next message)
+    type Case = (&'static str, &'static [u8], &'static [u8], &'static [u8]);
+    let cases: &[Case] = &[
         ("single", b"5\r\nhello\r\n0\r\n\r\n", b"hello", b""),
         (
             "two_chunks",

@@ -94,7 +94,14 @@ fn request_head_round_trips() {
 
 #[test]
 fn injection_attempts_are_refused_and_leave_out_untouched() {
-    let cases: &[(&str, &str, &[(&str, &[u8])], EncodeError)] = &[
+    /// (name, path, extra headers, expected error)
+    type Case = (
+        &'static str,
+        &'static str,
+        &'static [(&'static str, &'static [u8])],
+        EncodeError,
+    );
+    let cases: &[Case] = &[
         (
             "crlf_in_value",
             "/",

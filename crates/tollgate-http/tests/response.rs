@@ -9,7 +9,14 @@ fn parse(raw: &[u8], was_head: bool) -> Result<Option<ResponseHead>, HeadError> 
 #[test]
 fn framing_and_reuse_table() {
     /// (name, raw, request_was_head, framing, keep_alive, reusable)
-    type Case = (&'static str, &'static [u8], bool, ResponseFraming, bool, bool);
+    type Case = (
+        &'static str,
+        &'static [u8],
+        bool,
+        ResponseFraming,
+        bool,
+        bool,
+    );
     let cases: &[Case] = &[
         (
             "cl",

@@ -68,11 +68,11 @@ impl AccessLogger {
 
     /// Queue one record.
     pub fn log(&self, rec: &Record<'_>) {
-        if let Some(tx) = &self.tx {
-            if let Ok(mut line) = serde_json::to_string(rec) {
-                line.push('\n');
-                let _ = tx.send(line);
-            }
+        if let Some(tx) = &self.tx
+            && let Ok(mut line) = serde_json::to_string(rec)
+        {
+            line.push('\n');
+            let _ = tx.send(line);
         }
     }
 }

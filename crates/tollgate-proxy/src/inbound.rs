@@ -48,10 +48,11 @@ impl Inbound {
         let mut st = self.st.borrow_mut();
         let before = st.buf.len();
         let out = f(&mut st.buf);
-        if st.buf.len() < before && before >= HIGH_WATER {
-            if let Some(w) = st.reader.take() {
-                w.wake();
-            }
+        if st.buf.len() < before
+            && before >= HIGH_WATER
+            && let Some(w) = st.reader.take()
+        {
+            w.wake();
         }
         out
     }

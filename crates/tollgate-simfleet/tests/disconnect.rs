@@ -1,6 +1,8 @@
 //! Client disconnects mid-response are detected, recorded as `ClientClosed` with an end time,
 //! and cancel the engine request (the gateway's "disconnect closes upstream within 500 ms" test
 //! reads exactly this).
+// Test helpers outside #[test] fns are test code too (.clippy.toml only exempts #[test] fns).
+#![allow(clippy::expect_used, clippy::unwrap_used)]
 
 mod common;
 

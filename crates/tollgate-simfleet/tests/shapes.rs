@@ -1,5 +1,7 @@
 //! Each personality's HTTP surface: SSE chunk shapes and usage rules, non-streaming bodies,
 //! metrics names, MindIE's three ports, SGLang loads, keep-alive and verifiable tokens.
+// Test helpers outside #[test] fns are test code too (.clippy.toml only exempts #[test] fns).
+#![allow(clippy::expect_used, clippy::unwrap_used)]
 
 mod common;
 
@@ -395,13 +397,69 @@ fn model_mode_gauges_and_tokens_flow() {
     let addr = f.addr("b").expect("addr");
     let r = request(addr, "POST", CHAT, &[], &chat(true, false, 8));
     assert_sequential(&contents(&r.events()), 8);
-    let g = f.gauges("b").expect("gauges");
-    assert_eq!(g.generation_tokens_total, 8);
-    assert_eq!(g.requests_finished, 1);
+    // Gauges are published after the events are dispatched: poll.
+    assert!(eventually(|| f
+        .gauges("b")
+        .is_some_and(
+            |g| g.generation_tokens_total == 8 && g.requests_finished == 1
+        )));
     wait_records(&f, 1);
     let s = f.stats("b").expect("stats");
     assert_eq!(s.tokens_generated, 8);
     assert!(eventually(|| f
         .stats("b")
         .is_some_and(|s| s.active_streams == 0)));
+}
+
+#[test]
+fn shutdown_closes_every_listener() {
+    let f = fast_model(Personality::Mindie);
+    let info = f.backends().remove(0);
+    f.shutdown();
+    for a in [Some(info.api_addr), info.management_addr, info.metrics_addr]
+        .into_iter()
+        .flatten()
+    {
+        assert!(std::net::TcpStream::connect(a).is_err(), "{a} still open");
+    }
+}
+
+#[tokio::test]
+async fn fleet_starts_and_stops_inside_a_tokio_runtime() {
+    let f = fleet(Personality::Vllm, Mode::Instant);
+    let addr = f.addr("b").expect("addr");
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    s.write_all(b"GET /health HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .await
+        .expect("write");
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).await.expect("read");
+    assert!(out.starts_with(b"HTTP/1.1 200 OK"));
+    f.set_refusing("b", true);
+    f.set_refusing("b", false);
+    drop(f);
+}
+
+#[test]
+fn records_are_appended_to_record_path_as_json_lines() {
+    let path = std::env::temp_dir().join(format!("simfleet-records-{}.jsonl", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let mut cfg = tollgate_simfleet::FleetConfig::single("b", Personality::Sglang, Mode::Instant);
+    cfg.backends[0].record_path = Some(path.clone());
+    let f = tollgate_simfleet::Fleet::start(cfg).expect("start");
+    let addr = f.addr("b").expect("addr");
+    for _ in 0..2 {
+        request(addr, "POST", CHAT, &[], &chat(true, false, 1));
+    }
+    wait_records(&f, 2);
+    let text = std::fs::read_to_string(&path).expect("file");
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[1]["outcome"], "Completed");
+    assert_eq!(lines[1]["tokens_emitted"], 64);
+    let _ = std::fs::remove_file(&path);
 }

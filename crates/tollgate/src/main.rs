@@ -136,11 +136,10 @@ pub fn run_until_signal(handle: tollgate_proxy::ServerHandle) -> ExitCode {
                 eprintln!("tollgate: draining (signal {sig}); a second signal exits at once");
                 // A second SIGTERM/SIGINT during the drain exits immediately.
                 std::thread::spawn(move || {
-                    if let Ok(mut s) = Signals::new([SIGTERM, SIGINT]) {
-                        if s.forever().next().is_some() {
+                    if let Ok(mut s) = Signals::new([SIGTERM, SIGINT])
+                        && s.forever().next().is_some() {
                             std::process::exit(130);
                         }
-                    }
                 });
                 handle.join();
                 eprintln!("tollgate: stopped");

@@ -92,18 +92,16 @@ pub async fn forward(
                 })?;
                 let tls = snap.upstream_tls.get(b).and_then(|t| t.as_ref());
                 connect(addr, tls, up.connect_timeout).await.map_err(|e| {
-                    let kind = if e.kind() == std::io::ErrorKind::TimedOut {
-                        ErrorKind::UpstreamConnect
+                    let code = if e.kind() == std::io::ErrorKind::TimedOut {
+                        "upstream_connect_timeout"
                     } else {
-                        ErrorKind::UpstreamConnect
+                        "upstream_connect_error"
                     };
-                    Error::upstream_retryable(kind, "Could not connect to the backend").with_code(
-                        if e.kind() == std::io::ErrorKind::TimedOut {
-                            "upstream_connect_timeout"
-                        } else {
-                            "upstream_connect_error"
-                        },
+                    Error::upstream_retryable(
+                        ErrorKind::UpstreamConnect,
+                        "Could not connect to the backend",
                     )
+                    .with_code(code)
                 })?
             }
         };

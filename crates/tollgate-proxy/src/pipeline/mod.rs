@@ -196,10 +196,10 @@ async fn run<W: AsyncWriteRent>(
                 return Ok(action);
             }
             Err(e) => {
-                if let Some(n) = &name {
-                    if e.side == tollgate_core::Side::Upstream {
-                        rq.upstream_errors.push((n.clone(), e.code()));
-                    }
+                if let Some(n) = &name
+                    && e.side == tollgate_core::Side::Upstream
+                {
+                    rq.upstream_errors.push((n.clone(), e.code()));
                 }
                 let more = tried.len() < max_attempts
                     && tried.len()

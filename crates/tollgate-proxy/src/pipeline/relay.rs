@@ -277,28 +277,29 @@ impl StreamState {
                 out.extend_from_slice(&f.raw);
                 return;
             }
-            if memchr::memmem::find(data, b"\"usage\"").is_some() {
-                if let Ok(info) = openai::inspect_chunk(data) {
-                    if let Some(u) = info.usage {
-                        // Some servers repeat usage on every chunk: keep the high-water mark.
-                        self.usage = Some(match self.usage {
-                            Some(p) => p.max_merge(u),
-                            None => u,
-                        });
-                        if info.is_usage_only && !self.client_wants_usage {
-                            return; // we asked for it; the client did not
-                        }
-                        if self.synth_needed && !info.is_usage_only && self.client_wants_usage {
-                            if let Ok(ids) = serde_json::from_slice::<ChunkIds<'_>>(data) {
-                                self.synth = Some(openai::synth_usage_chunk(
-                                    &ids.id,
-                                    &ids.model,
-                                    ids.created,
-                                    &u,
-                                ));
-                            }
-                        }
-                    }
+            if memchr::memmem::find(data, b"\"usage\"").is_some()
+                && let Ok(info) = openai::inspect_chunk(data)
+                && let Some(u) = info.usage
+            {
+                // Some servers repeat usage on every chunk: keep the high-water mark.
+                self.usage = Some(match self.usage {
+                    Some(p) => p.max_merge(u),
+                    None => u,
+                });
+                if info.is_usage_only && !self.client_wants_usage {
+                    return; // we asked for it; the client did not
+                }
+                if self.synth_needed
+                    && !info.is_usage_only
+                    && self.client_wants_usage
+                    && let Ok(ids) = serde_json::from_slice::<ChunkIds<'_>>(data)
+                {
+                    self.synth = Some(openai::synth_usage_chunk(
+                        &ids.id,
+                        &ids.model,
+                        ids.created,
+                        &u,
+                    ));
                 }
             }
         }
@@ -350,12 +351,11 @@ async fn relay_stream<W: AsyncWriteRent>(
                 }
             }
         }
-        if !payload.is_empty() {
-            if !write_frames(wr, &mut head_sent, &payload, rq, keep_alive).await {
-                rq.client_aborted = true;
-                rq.error = Some("client_closed");
-                return Ok(Action::Close);
-            }
+        if !payload.is_empty() && !write_frames(wr, &mut head_sent, &payload, rq, keep_alive).await
+        {
+            rq.client_aborted = true;
+            rq.error = Some("client_closed");
+            return Ok(Action::Close);
         }
         let failure: Option<(&'static str, &'static str)> = match (&body_done, decode_err) {
             (Err(_), _) => Some((

@@ -29,11 +29,11 @@ pub async fn handle(b: &Arc<Backend>, role: Role, conn: &mut Conn, req: Request)
         ("POST", "/v1/chat/completions") if api => return infer::handle(b, conn, req, true).await,
         ("POST", "/v1/completions") if api => return infer::handle(b, conn, req, false).await,
         ("GET", "/v1/models") if api => json(200, models(b)),
-        ("GET", "/health") if mgmt => health(b, &req, p == Sglang || p == Vllm, keep),
-        ("GET", "/health_generate") if p == Sglang => health(b, &req, true, keep),
-        ("GET" | "POST", "/ping") if p == Vllm => health(b, &req, true, keep),
+        ("GET", "/health") if mgmt => health(b, &req, keep),
+        ("GET", "/health_generate") if p == Sglang => health(b, &req, keep),
+        ("GET" | "POST", "/ping") if p == Vllm => health(b, &req, keep),
         ("GET", "/v2/health/live" | "/v2/health/ready") if p == Mindie && mgmt => {
-            health(b, &req, true, keep)
+            health(b, &req, keep)
         }
         ("GET", "/load") if p == Vllm => json(
             200,
@@ -72,7 +72,7 @@ pub async fn handle(b: &Arc<Backend>, role: Role, conn: &mut Conn, req: Request)
 
 /// `GET /health` and friends: 200 with an empty body, 503 when `unhealthy` is set backend-wide
 /// or in this request's `x-simfleet-fault` header.
-fn health(b: &Backend, req: &Request, _empty: bool, keep: bool) -> Vec<u8> {
+fn health(b: &Backend, req: &Request, keep: bool) -> Vec<u8> {
     let header = req
         .header("x-simfleet-fault")
         .and_then(|h| FaultSpec::parse(h).ok());

@@ -1,6 +1,12 @@
 //! Raw-TCP HTTP/1.1 client helpers for the simfleet tests: blocking std sockets, so what the
 //! tests see is exactly the bytes the simulated backend wrote.
-#![allow(dead_code)]
+#![allow(
+    dead_code,
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::disallowed_methods
+)]
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
