@@ -6,6 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
+T="${CARGO_TARGET_DIR:-target}"
 
 echo "== cargo fmt --check"
 cargo fmt --all --check
@@ -16,10 +17,10 @@ cargo test --workspace
 cargo build -q -p tollgate -p tollgate-simfleet
 
 echo "== real clients: openai Python SDK + curl"
-PY=target/py/bin/python
+PY="$T/py/bin/python"
 if [ ! -x "$PY" ]; then
-  python3 -m venv target/py
-  target/py/bin/pip install -q --disable-pip-version-check openai
+  python3 -m venv "$T/py"
+  "$T/py/bin/pip" install -q --disable-pip-version-check openai
 fi
 logdir=$(mktemp -d)
 pids=()
@@ -34,14 +35,15 @@ wait_for() { # file pattern -> prints the captured address
   echo "timed out waiting for '$2' in $1" >&2; cat "$1" >&2; return 1
 }
 
-# 1. The SDK straight against a simulated vLLM backend.
+# 1. The SDK straight against a simulated vLLM backend (latency model on).
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-target/debug/tollgate-simfleet --instant --listen "127.0.0.1:$port" >"$logdir/sim.log" 2>&1 & pids+=($!)
+printf '[[backends]]\nname = "v"\npersonality = "vllm"\nlisten = "127.0.0.1:%s"\n' "$port" >"$logdir/fleet.toml"
+"$T/debug/tollgate-simfleet" --config "$logdir/fleet.toml" >"$logdir/sim.log" 2>&1 & pids+=($!)
 for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
 "$PY" crates/tollgate-simfleet/tests/py/openai_sdk_check.py --base-url "http://127.0.0.1:$port/v1" --model llama-3-8b
 
 # 2. The SDK and curl through the gateway (`tollgate demo`, ephemeral ports).
-target/debug/tollgate demo --listen 127.0.0.1:0 --admin 127.0.0.1:0 >"$logdir/demo.out" 2>"$logdir/demo.err" & demo=$!; pids+=($demo)
+"$T/debug/tollgate" demo --listen 127.0.0.1:0 --admin 127.0.0.1:0 >"$logdir/demo.out" 2>"$logdir/demo.err" & demo=$!; pids+=($demo)
 gw=$(wait_for "$logdir/demo.err" 'listening http://[0-9.:]*')
 "$PY" crates/tollgate-simfleet/tests/py/openai_sdk_check.py --base-url "http://$gw/v1" --model llama-3-8b
 curl -sfN "http://$gw/v1/chat/completions" -H 'content-type: application/json' \

@@ -4,6 +4,8 @@
 //! the record type has no field that could hold one.
 
 use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::time::Duration;
 
@@ -77,10 +79,18 @@ impl AccessLogger {
     }
 }
 
+/// The writer thread and its stop flag. Stopping is explicit: a worker runtime that is dropped
+/// with tasks still pending does not drop them (monoio leaks them), so waiting for every sender
+/// to disappear could wait forever.
+pub struct Writer {
+    /// The thread.
+    pub handle: std::thread::JoinHandle<()>,
+    /// Set to make the thread drain what is queued, flush and exit.
+    pub stop: Arc<AtomicBool>,
+}
+
 /// Start the writer thread for `target`.
-pub fn start(
-    target: &AccessLog,
-) -> std::io::Result<(AccessLogger, Option<std::thread::JoinHandle<()>>)> {
+pub fn start(target: &AccessLog) -> std::io::Result<(AccessLogger, Option<Writer>)> {
     let out: Box<dyn Write + Send> = match target {
         AccessLog::Off => return Ok((AccessLogger::off(), None)),
         AccessLog::Stdout => Box::new(std::io::stdout()),
@@ -92,13 +102,15 @@ pub fn start(
         ),
     };
     let (tx, rx) = channel::<String>();
-    let h = std::thread::Builder::new()
+    let stop = Arc::new(AtomicBool::new(false));
+    let st = stop.clone();
+    let handle = std::thread::Builder::new()
         .name("tollgate-accesslog".into())
-        .spawn(move || writer(rx, out))?;
-    Ok((AccessLogger { tx: Some(tx) }, Some(h)))
+        .spawn(move || writer(rx, out, &st))?;
+    Ok((AccessLogger { tx: Some(tx) }, Some(Writer { handle, stop })))
 }
 
-fn writer(rx: Receiver<String>, out: Box<dyn Write + Send>) {
+fn writer(rx: Receiver<String>, out: Box<dyn Write + Send>, stop: &AtomicBool) {
     let mut w = std::io::BufWriter::with_capacity(64 * 1024, out);
     loop {
         match rx.recv_timeout(Duration::from_millis(100)) {
@@ -109,6 +121,10 @@ fn writer(rx: Receiver<String>, out: Box<dyn Write + Send>) {
                     let _ = w.write_all(l.as_bytes());
                 }
                 let _ = w.flush();
+            }
+            Err(RecvTimeoutError::Timeout) if stop.load(Ordering::Relaxed) => {
+                let _ = w.flush();
+                return;
             }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => {

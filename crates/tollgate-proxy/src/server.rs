@@ -98,7 +98,7 @@ pub struct ServerHandle {
     shared: Arc<Shared>,
     workers: Vec<JoinHandle<()>>,
     admin: Option<JoinHandle<()>>,
-    log: Option<JoinHandle<()>>,
+    log: Option<access_log::Writer>,
 }
 
 impl ServerHandle {
@@ -132,10 +132,10 @@ impl ServerHandle {
         if let Some(h) = self.admin.take() {
             let _ = h.join();
         }
-        // Dropping the last sender stops the access-log thread after it flushed.
-        if let Some(h) = self.log.take() {
-            drop(self.workers.drain(..));
-            let _ = h.join();
+        // Every worker has finished its requests: flush the access log and stop its thread.
+        if let Some(w) = self.log.take() {
+            w.stop.store(true, Ordering::Relaxed);
+            let _ = w.handle.join();
         }
     }
 }

@@ -137,9 +137,10 @@ pub fn run_until_signal(handle: tollgate_proxy::ServerHandle) -> ExitCode {
                 // A second SIGTERM/SIGINT during the drain exits immediately.
                 std::thread::spawn(move || {
                     if let Ok(mut s) = Signals::new([SIGTERM, SIGINT])
-                        && s.forever().next().is_some() {
-                            std::process::exit(130);
-                        }
+                        && s.forever().next().is_some()
+                    {
+                        std::process::exit(130);
+                    }
                 });
                 handle.join();
                 eprintln!("tollgate: stopped");
