@@ -51,7 +51,7 @@ pub fn finish(w: &Rc<Worker>, _snap: &Arc<Snapshot>, rq: &ReqCtx) {
             backend: rq.backend.as_deref(),
             status: rq.status,
             stream: rq.stream,
-            bytes_in: 0,
+            bytes_in: rq.bytes_in,
             bytes_out: rq.bytes_out,
             duration_ms: dur.as_secs_f64() * 1e3,
             ttft_ms: rq.ttft.map(|t| t.as_secs_f64() * 1e3),

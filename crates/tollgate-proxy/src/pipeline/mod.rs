@@ -61,6 +61,8 @@ pub struct ReqCtx {
     pub status: u16,
     /// Whether this was an SSE stream.
     pub stream: bool,
+    /// Request bytes (head + body) read from the client.
+    pub bytes_in: u64,
     /// Bytes written to the client for this response.
     pub bytes_out: u64,
     /// Time to the first body byte.
@@ -100,6 +102,7 @@ pub async fn handle<W: AsyncWriteRent>(
         backend: None,
         status: 0,
         stream: false,
+        bytes_in: head.head_len as u64,
         bytes_out: 0,
         ttft: None,
         usage: None,
@@ -148,6 +151,7 @@ async fn run<W: AsyncWriteRent>(
     // 1b. accept (body) — size limit decided from Content-Length before reading a byte;
     //     chunked bodies are checked while reading. Sends 100 Continue when asked.
     let body = accept::read_body(snap, head, inb, wr).await?;
+    rq.bytes_in += body.len() as u64;
 
     let api = match route {
         Route::ListModels => {
