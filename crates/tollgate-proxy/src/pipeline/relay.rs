@@ -18,7 +18,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use bytes::BytesMut;
-use monoio::io::{AsyncWriteRent, AsyncWriteRentExt};
+use monoio::io::AsyncWriteRent;
 use serde::Deserialize;
 use tollgate_core::{Error, ErrorKind, Side};
 use tollgate_http::{ChunkedDecoder, Progress, ResponseFraming};
@@ -455,8 +455,11 @@ async fn relay_stream<W: AsyncWriteRent>(
             tail.extend_from_slice(&ev);
             tail.extend_from_slice(b"\r\n0\r\n\r\n");
             let n = tail.len();
-            let (res, _) = wr.write_all(tail).await;
-            rq.bytes_out += if res.is_ok() { n as u64 } else { 0 };
+            rq.bytes_out += if super::respond::send(wr, tail.to_vec()).await {
+                n as u64
+            } else {
+                0
+            };
             return Ok(Action::Close);
         }
         if complete {
@@ -465,8 +468,7 @@ async fn relay_stream<W: AsyncWriteRent>(
                 // An empty but well-formed stream: still send a valid (empty) response.
                 let _ = write_frames(wr, &mut head_sent, &[], rq, keep_alive).await;
             }
-            let (res, _) = wr.write_all(b"0\r\n\r\n".to_vec()).await;
-            if res.is_err() {
+            if !super::respond::send(wr, b"0\r\n\r\n".to_vec()).await {
                 return Ok(Action::Close);
             }
             rq.bytes_out += 5;
@@ -518,8 +520,7 @@ async fn write_frames<W: AsyncWriteRent>(
         out.extend_from_slice(b"\r\n");
     }
     let n = out.len();
-    let (res, _) = wr.write_all(out).await;
-    if res.is_ok() {
+    if super::respond::send(wr, out).await {
         rq.bytes_out += n as u64;
         true
     } else {

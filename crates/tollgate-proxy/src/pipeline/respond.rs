@@ -2,8 +2,24 @@
 //! Returns the number of bytes written (0 when the client is gone).
 
 use bytes::Bytes;
+use std::time::Duration;
+
 use monoio::io::{AsyncWriteRent, AsyncWriteRentExt};
 use tollgate_core::Error;
+
+/// Longest a single write to a client may take. A client that stops reading (a slow reader
+/// holding a stream open) is cut off after this, which also closes the upstream request.
+/// Raising it tolerates slower links; lowering it frees stuck streams sooner.
+pub const CLIENT_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Write all of `data` to the client within [`CLIENT_WRITE_TIMEOUT`]. False when the client is
+/// gone or too slow (the caller then closes the connection).
+pub async fn send<W: AsyncWriteRent>(wr: &mut W, data: Vec<u8>) -> bool {
+    matches!(
+        monoio::time::timeout(CLIENT_WRITE_TIMEOUT, wr.write_all(data)).await,
+        Ok((Ok(_), _))
+    )
+}
 
 /// Reason phrase for the statuses the gateway sends itself.
 pub fn reason(status: u16) -> &'static str {
@@ -52,8 +68,7 @@ pub async fn full<W: AsyncWriteRent>(
     );
     out.extend_from_slice(&body);
     let n = out.len();
-    let (res, _) = wr.write_all(out).await;
-    if res.is_ok() { n } else { 0 }
+    if send(wr, out).await { n } else { 0 }
 }
 
 /// Write a JSON body.
