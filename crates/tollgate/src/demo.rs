@@ -43,11 +43,8 @@ pub fn run(listen: &str, admin: &str, instant: bool) -> ExitCode {
     );
     let mut names = Vec::new();
     for b in fleet.backends() {
-        let kind = match b.personality {
-            Personality::Vllm => "vllm",
-            Personality::Sglang => "sglang",
-            Personality::Mindie => "mindie",
-        };
+        // Simulated personalities are named like tollgate backend kinds.
+        let kind = b.personality.as_str();
         cfg.push_str(&format!(
             "[[backends]]\nname = \"{}\"\nurl = \"http://{}\"\nkind = \"{kind}\"\n\n",
             b.name, b.api_addr

@@ -71,11 +71,8 @@ pub fn config_for(fleet: &Fleet, extra: &str) -> String {
     c.push('\n');
     let mut names = vec![];
     for b in fleet.backends() {
-        let kind = match b.personality {
-            Personality::Vllm => "vllm",
-            Personality::Sglang => "sglang",
-            Personality::Mindie => "mindie",
-        };
+        // Simulated personalities are named like tollgate backend kinds.
+        let kind = b.personality.as_str();
         c.push_str(&format!(
             "[[backends]]\nname = \"{}\"\nurl = \"http://{}\"\nkind = \"{kind}\"\n",
             b.name, b.api_addr
