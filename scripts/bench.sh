@@ -86,7 +86,8 @@ TG="$TARGET_DIR/release/tollgate"; SIM="$TARGET_DIR/release/tollgate-simfleet"
 [ -x "$TG" ] && [ -x "$SIM" ] || { echo "bench: binaries missing in $TARGET_DIR/release" >&2; exit 2; }
 
 # ---- 2. start the rig (no pinning: on 2 shared cores everything shares both, as in performance.md)
-render() { sed -e "s#@RUN@#$RUN#g" -e "s#@LISTEN@#$2#g" -e "s#@BACKEND@#$BACKEND_ADDR#g" -e "s#@ADMIN@#$ADMIN_ADDR#g" "$1"; }
+IO_DRIVER="${IO_DRIVER:-auto}"
+render() { sed -e "s#@IO_DRIVER@#$IO_DRIVER#g" -e "s#@RUN@#$RUN#g" -e "s#@LISTEN@#$2#g" -e "s#@BACKEND@#$BACKEND_ADDR#g" -e "s#@ADMIN@#$ADMIN_ADDR#g" "$1"; }
 "$SIM" --instant --listen "$BACKEND_ADDR" --personality vllm --events 64 >"$RUN/simfleet.log" 2>&1 &
 SIM_PID=$!; PIDS+=("$SIM_PID")
 wait_port "$BACKEND_ADDR" "$SIM_PID" tollgate-simfleet
@@ -115,7 +116,7 @@ done
 echo "bench: rig up (simfleet $SIM_PID, nginx $NGINX_PID, tollgate $TG_PID); results -> $OUT_MD" >&2
 
 # ---- 3./4. measure and report
-export LT OHA NGINX RUN OUT_MD OUT_RAW SCENARIOS BACKEND_ADDR NGINX_ADDR TOLLGATE_ADDR ADMIN_ADDR
+export IO_DRIVER LT OHA NGINX RUN OUT_MD OUT_RAW SCENARIOS BACKEND_ADDR NGINX_ADDR TOLLGATE_ADDR ADMIN_ADDR
 export SIM_PID NGINX_PID TG_PID TG SIM ROOT
 python3 - <<'PY'
 import json, os, re, shlex, statistics as stt, subprocess, sys, time
@@ -313,7 +314,7 @@ summary = []
 L.append("## Rig\n")
 L.append(f"* backend: `{E['SIM']} --instant --listen {E['BACKEND_ADDR']} --personality vllm --events 64`")
 L.append(f"* nginx: `{E['NGINX']} -p RUN -c RUN/nginx.conf` from `loadtest/conf/nginx-proxy.conf.tmpl` (2 workers, keepalive 128 upstream pool, `proxy_buffering off`, HTTP/1.1) on {E['NGINX_ADDR']}")
-L.append(f"* tollgate: `{E['TG']} serve --config RUN/tollgate.toml` from `loadtest/conf/tollgate.toml.tmpl` (`workers = 2`, `access_log = \"off\"`) on {E['TOLLGATE_ADDR']}; tollgate pins its workers to cores 0 and 1 itself (see its stderr), nginx workers are not pinned; backend and oha are not pinned")
+L.append(f"* tollgate: `{E['TG']} serve --config RUN/tollgate.toml` from `loadtest/conf/tollgate.toml.tmpl` (`workers = 2`, `io_driver = \"{E['IO_DRIVER']}\"`, `access_log = \"off\"`) on {E['TOLLGATE_ADDR']}; tollgate pins its workers to cores 0 and 1 itself (see its stderr), nginx workers are not pinned; backend and oha are not pinned")
 L.append(f"* per row: warm-up (`-z WARMUP`), wait until >= {QUIET}% idle over 3 s (max {QUIET_MAX:.0f} s), 1 s pause, measured run; "
          f"re-run (up to {RETRIES} attempts, the cleanest kept) if processes outside the rig used > {FOREIGN_MAX} cores. Rounds: {ROUNDS} (median shown when > 1).")
 L.append("* proxy CPU = utime+stime from `/proc/PID/stat` of the proxy (nginx: master + workers) over the measured window; "

@@ -102,6 +102,20 @@ pub fn compile(
         workers
     };
 
+    let io_driver = match raw.io_driver.as_ref().map(|s| (s, s.get_ref().as_str())) {
+        None | Some((_, "auto")) => IoDriver::Auto,
+        Some((_, "io_uring")) => IoDriver::IoUring,
+        Some((_, "epoll")) => IoDriver::Epoll,
+        Some((s, other)) => {
+            cx.err(
+                s,
+                "io_driver",
+                format!("unknown driver {other:?}; expected auto, io_uring or epoll"),
+            );
+            IoDriver::Auto
+        }
+    };
+
     // Listeners.
     let l = &raw.listen;
     let http = match &l.http {
@@ -438,6 +452,7 @@ pub fn compile(
     };
     Ok(Config {
         workers,
+        io_driver,
         listen,
         limits,
         upstream,

@@ -10,6 +10,7 @@ type S<T> = Spanned<T>;
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
     pub workers: Option<S<usize>>,
+    pub io_driver: Option<S<String>>,
     #[serde(default)]
     pub listen: RawListen,
     #[serde(default)]

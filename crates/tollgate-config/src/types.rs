@@ -12,6 +12,8 @@ use std::time::Duration;
 pub struct Config {
     /// Number of data-plane worker threads (one runtime per core).
     pub workers: usize,
+    /// Which I/O driver the workers run.
+    pub io_driver: IoDriver,
     /// Listener addresses and TLS material.
     pub listen: Listen,
     /// Downstream request limits and timeouts.
@@ -48,6 +50,17 @@ impl Config {
         let i = *self.model_index.get(name)?;
         self.models.get(i).map(|m| (i, m))
     }
+}
+
+/// I/O driver of the data-plane workers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IoDriver {
+    /// io_uring when the kernel allows it, else epoll.
+    Auto,
+    /// io_uring; start-up fails where it is unavailable.
+    IoUring,
+    /// epoll (mio), even where io_uring is available.
+    Epoll,
 }
 
 /// Listener settings.

@@ -11,7 +11,7 @@ use std::thread::JoinHandle;
 
 use arc_swap::ArcSwap;
 use socket2::{Domain, Protocol, Socket, Type};
-use tollgate_config::Config;
+use tollgate_config::{Config, IoDriver};
 
 use crate::access_log;
 use crate::metrics::SharedMetrics;
@@ -71,9 +71,10 @@ impl Shared {
             || cfg.listen.https != old.listen.https
             || cfg.listen.admin != old.listen.admin
             || cfg.workers != old.workers
+            || cfg.io_driver != old.io_driver
         {
             return Err(
-                "listen addresses and workers cannot change on reload; restart to change them"
+                "listen addresses, workers and io_driver cannot change on reload; restart to change them"
                     .into(),
             );
         }
@@ -169,7 +170,17 @@ fn bind_group(
 /// Start the gateway with `config`. `config_path` is what reloads re-read.
 pub fn start(config: Config, config_path: Option<PathBuf>) -> Result<ServerHandle, String> {
     let workers = config.workers.max(1);
-    let force_epoll = std::env::var("TOLLGATE_IO_DRIVER").is_ok_and(|v| v == "epoll");
+    let uring_ok = monoio::utils::detect_uring();
+    let force_epoll = match config.io_driver {
+        IoDriver::Auto => false,
+        IoDriver::Epoll => true,
+        IoDriver::IoUring if uring_ok => false,
+        IoDriver::IoUring => {
+            return Err(
+                "io_driver = \"io_uring\" but io_uring is unavailable on this kernel".into(),
+            );
+        }
+    };
     let listen = config.listen.clone();
     let (logger, log_thread) =
         access_log::start(&config.access_log).map_err(|e| format!("log.access_log: {e}"))?;
@@ -194,7 +205,7 @@ pub fn start(config: Config, config_path: Option<PathBuf>) -> Result<ServerHandl
     let admin_l =
         bind(listen.admin, false).map_err(|e| format!("listen.admin {}: {e}", listen.admin))?;
     let admin_addr = admin_l.local_addr().map_err(|e| e.to_string())?;
-    let uring = !force_epoll && monoio::utils::detect_uring();
+    let uring = !force_epoll && uring_ok;
     let drivers: Vec<&'static str> = (0..workers)
         .map(|_| if uring { "io_uring" } else { "epoll" })
         .collect();

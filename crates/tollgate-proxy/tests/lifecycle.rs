@@ -156,11 +156,9 @@ fn a_bad_config_reload_is_rejected_and_the_old_config_keeps_serving() {
 
 #[test]
 fn epoll_fallback_driver_serves_too() {
-    // SAFETY-free: the env var is read once at start(); tests in this binary run in parallel but
-    // only this one sets it, and the others do not depend on the driver.
-    unsafe { std::env::set_var("TOLLGATE_IO_DRIVER", "epoll") };
-    let env = instant2();
-    unsafe { std::env::remove_var("TOLLGATE_IO_DRIVER") };
+    let fleet = fleet_of(&[("a", Personality::Vllm, Mode::Instant)]);
+    let text = format!("io_driver = \"epoll\"\n{}", config_for(&fleet, ""));
+    let env = start_with(fleet, text);
     assert_eq!(
         post(env.addr, "/v1/chat/completions", &chat(true, 2)).status,
         200
