@@ -1,0 +1,1 @@
+//! OpenAI JSON bodies and stream chunks: finding and rewriting their text fields.
