@@ -275,6 +275,9 @@ pub fn compile(
         },
     };
 
+    // Content-scanning rule files.
+    let scan = compile_scan(&mut cx, &raw.scan, base_dir);
+
     // Backends.
     let mut backends = Vec::new();
     let mut names = HashSet::new();
@@ -459,11 +462,60 @@ pub fn compile(
         drain_timeout,
         access_log,
         metrics_publish_interval,
+        scan,
         backends,
         models,
         model_index: Default::default(),
     }
     .reindex())
+}
+
+/// Load and compile the `[scan]` rule files; their errors name the rule file, line and rule.
+fn compile_scan(
+    cx: &mut Ctx<'_>,
+    raw: &crate::raw::RawScan,
+    base_dir: &Path,
+) -> Option<std::sync::Arc<tollgate_scan::RuleSet>> {
+    let max = match &raw.max_match_len {
+        Some(v) => {
+            let n = *v.get_ref();
+            if !(8..=4096).contains(&n) {
+                cx.err(v, "scan.max_match_len", "must be between 8 and 4096 bytes");
+                return None;
+            }
+            n as usize
+        }
+        None => tollgate_scan::DEFAULT_MAX_MATCH_LEN,
+    };
+    let files = raw.rules.as_ref()?;
+    if files.get_ref().is_empty() {
+        return None;
+    }
+    let paths: Vec<std::path::PathBuf> = files.get_ref().iter().map(|f| base_dir.join(f)).collect();
+    match tollgate_scan::RuleSet::load(&paths, max) {
+        Ok(rs) => Some(std::sync::Arc::new(rs)),
+        Err(errs) => {
+            for e in errs {
+                let field = e
+                    .rule
+                    .as_ref()
+                    .map(|r| format!("rule '{r}'"))
+                    .unwrap_or_else(|| "scan.rules".into());
+                if e.file.as_os_str().is_empty() {
+                    cx.err(files, "scan.rules", e.message);
+                } else {
+                    cx.errors.push(ConfigError::new(
+                        &e.file.display().to_string(),
+                        e.line,
+                        0,
+                        &field,
+                        e.message,
+                    ));
+                }
+            }
+            None
+        }
+    }
 }
 
 struct ParsedUrl {

@@ -24,6 +24,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub metrics: RawMetrics,
     #[serde(default)]
+    pub scan: RawScan,
+    #[serde(default)]
     pub backends: Vec<RawBackend>,
     #[serde(default)]
     pub models: Vec<RawModel>,
@@ -74,6 +76,13 @@ pub struct RawShutdown {
 #[serde(deny_unknown_fields)]
 pub struct RawLog {
     pub access_log: Option<S<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawScan {
+    pub rules: Option<S<Vec<String>>>,
+    pub max_match_len: Option<S<u64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -26,6 +26,8 @@ pub struct Config {
     pub access_log: AccessLog,
     /// How often each worker publishes its metrics for the admin scrape.
     pub metrics_publish_interval: Duration,
+    /// Compiled content-scanning rules (`[scan]`), shared by every worker; `None` = off.
+    pub scan: Option<std::sync::Arc<tollgate_scan::RuleSet>>,
     /// Backends in file order; `Model::backends` indexes into this.
     pub backends: Vec<Backend>,
     /// Client-facing models in file order.

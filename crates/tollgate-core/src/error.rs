@@ -71,6 +71,8 @@ pub enum ErrorKind {
     NoBackend,
     /// Gateway is draining for shutdown.
     ShuttingDown,
+    /// A content-scanning rule with action `block` matched (request or response).
+    ContentBlocked,
     /// Bug or resource exhaustion in the gateway.
     Internal,
 }
@@ -97,6 +99,7 @@ impl ErrorKind {
             ErrorKind::UpstreamProtocol => 502,
             ErrorKind::NoBackend => 503,
             ErrorKind::ShuttingDown => 503,
+            ErrorKind::ContentBlocked => 400,
             ErrorKind::Internal => 500,
         }
     }
@@ -114,7 +117,8 @@ impl ErrorKind {
             | ErrorKind::HeadersTooLarge
             | ErrorKind::BodyTooLarge
             | ErrorKind::RequestTimeout
-            | ErrorKind::ExpectationFailed => "invalid_request_error",
+            | ErrorKind::ExpectationFailed
+            | ErrorKind::ContentBlocked => "invalid_request_error",
             ErrorKind::UpstreamConnect
             | ErrorKind::UpstreamTimeout
             | ErrorKind::UpstreamStatus
@@ -147,6 +151,7 @@ impl ErrorKind {
             ErrorKind::UpstreamProtocol => "upstream_protocol_error",
             ErrorKind::NoBackend => "no_backend_available",
             ErrorKind::ShuttingDown => "shutting_down",
+            ErrorKind::ContentBlocked => "content_blocked",
             ErrorKind::Internal => "internal_error",
         }
     }

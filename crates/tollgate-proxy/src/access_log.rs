@@ -49,6 +49,10 @@ pub struct Record<'a> {
     pub attempts: u32,
     /// Error code when the request failed.
     pub error: Option<&'a str>,
+    /// Content-scanning rules that matched, as `rule:action:direction` (ids only, never the
+    /// matched text); omitted when none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub scan: Vec<String>,
 }
 
 /// Cloneable sender handed to each worker.

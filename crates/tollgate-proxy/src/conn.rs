@@ -171,6 +171,7 @@ fn log_rejected(w: &Worker, id: &str, peer: SocketAddr, e: &Error) {
             completion_tokens: None,
             attempts: 0,
             error: Some(e.code()),
+            scan: Vec::new(),
         });
     }
 }

@@ -53,7 +53,12 @@ pub struct WorkerMetrics {
     pub stream_errors: u64,
     /// Upstream requests aborted because the client went away.
     pub client_aborts: u64,
+    /// Content-scanning hits by (rule id, action, direction).
+    pub scan_hits: HashMap<ScanKey, u64>,
 }
+
+/// Key of the scan-hits counter: (rule id, action, direction).
+pub type ScanKey = (&'static str, &'static str, &'static str);
 
 fn hist() -> Histogram<u64> {
     // 1 µs .. 1 hour, 2 significant digits: ~1 % error, a few KiB per histogram.
@@ -85,6 +90,7 @@ impl WorkerMetrics {
             tokens: HashMap::new(),
             stream_errors: 0,
             client_aborts: 0,
+            scan_hits: HashMap::new(),
         }
     }
 }
@@ -122,6 +128,7 @@ impl SharedMetrics {
         let mut requests: HashMap<&ReqKey, u64> = HashMap::new();
         let mut errors: HashMap<&(Arc<str>, &'static str), u64> = HashMap::new();
         let mut tokens: HashMap<&(Arc<str>, &'static str), u64> = HashMap::new();
+        let mut scan: HashMap<&ScanKey, u64> = HashMap::new();
         let mut dur = hist();
         let mut ttft = hist();
         let (mut retries, mut bin, mut bout, mut ac, mut astr, mut ct, mut serr, mut aborts) =
@@ -132,6 +139,9 @@ impl SharedMetrics {
             }
             for (k, v) in &s.upstream_errors {
                 *errors.entry(k).or_default() += v;
+            }
+            for (k, v) in &s.scan_hits {
+                *scan.entry(k).or_default() += v;
             }
             for (k, v) in &s.tokens {
                 *tokens.entry(k).or_default() += v;
@@ -244,6 +254,20 @@ impl SharedMetrics {
             "Client connections accepted.",
             ct as f64,
         );
+        let _ = writeln!(
+            out,
+            "# HELP tollgate_scan_hits_total Content-scanning rule hits, by rule, action and direction."
+        );
+        let _ = writeln!(out, "# TYPE tollgate_scan_hits_total counter");
+        let mut sk: Vec<_> = scan.into_iter().collect();
+        sk.sort();
+        for ((rule, action, dir), v) in sk {
+            let _ = writeln!(
+                out,
+                "tollgate_scan_hits_total{{rule=\"{}\",action=\"{action}\",direction=\"{dir}\"}} {v}",
+                esc(rule)
+            );
+        }
         scalar(
             &mut out,
             "tollgate_stream_errors_total",

@@ -44,12 +44,44 @@ pub struct Worker {
     pub shutdown: Rc<LocalShutdown>,
     /// Open client connections on this core.
     pub active_conns: Cell<usize>,
+    /// Content scanner of this core (scratch space for the snapshot's rules); rebuilt when a
+    /// reload brings new rules.
+    pub scanner: RefCell<Option<tollgate_scan::Scanner>>,
 }
 
 impl Worker {
     /// The snapshot in force now (one atomic load). A request keeps the `Arc` it started with.
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.shared.snapshot.load_full()
+    }
+
+    /// Run `f` with this core's scanner for `rules` (built on first use and after a reload
+    /// changed the rules). Synchronous: never held across an await.
+    pub fn with_scanner<T>(
+        &self,
+        rules: &Arc<tollgate_scan::RuleSet>,
+        f: impl FnOnce(&mut tollgate_scan::Scanner) -> T,
+    ) -> Result<T, tollgate_core::Error> {
+        let mut cell = self.scanner.borrow_mut();
+        if cell.as_ref().is_none_or(|s| !Arc::ptr_eq(s.rules(), rules)) {
+            *cell = None;
+            let sc = tollgate_scan::Scanner::new(Arc::clone(rules)).map_err(|e| {
+                tollgate_core::Error::new(
+                    tollgate_core::ErrorKind::Internal,
+                    tollgate_core::Side::Internal,
+                    format!("content scanner unavailable: {e}"),
+                )
+            })?;
+            *cell = Some(sc);
+        }
+        match cell.as_mut() {
+            Some(sc) => Ok(f(sc)),
+            None => Err(tollgate_core::Error::new(
+                tollgate_core::ErrorKind::Internal,
+                tollgate_core::Side::Internal,
+                "content scanner unavailable",
+            )),
+        }
     }
 
     /// Run `f` on this worker's metrics.
@@ -96,6 +128,7 @@ pub fn spawn(
                     log,
                     shutdown: LocalShutdown::new(),
                     active_conns: Cell::new(0),
+                    scanner: RefCell::new(None),
                 })
             };
             let res = if uring {

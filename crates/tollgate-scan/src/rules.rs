@@ -101,6 +101,8 @@ pub enum Matcher {
 pub struct Rule {
     /// Unique id (`[a-z0-9_.-]+`), used in error codes, metrics and logs.
     pub id: String,
+    /// The id as a `'static` string (interned once per distinct id), for error codes.
+    pub code: &'static str,
     /// Free text.
     pub description: String,
     /// What it matches.
@@ -353,6 +355,7 @@ pub fn parse_file(
             continue;
         }
         out.push(Rule {
+            code: intern(&id),
             id,
             description: r.description,
             matcher,
@@ -369,4 +372,23 @@ pub fn parse_file(
         });
     }
     out
+}
+
+/// Intern a rule id: each distinct id is leaked once, so codes can be `&'static str` and a
+/// reload that keeps its ids allocates nothing. Runs at rule-load time only (control plane).
+#[allow(clippy::disallowed_types)]
+pub fn intern(id: &str) -> &'static str {
+    use std::sync::{Mutex, OnceLock};
+    static SET: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
+    let set = SET.get_or_init(|| Mutex::new(HashSet::new()));
+    let mut g = match set.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    };
+    if let Some(s) = g.get(id) {
+        return s;
+    }
+    let s: &'static str = Box::leak(id.to_string().into_boxed_str());
+    g.insert(s);
+    s
 }

@@ -79,9 +79,18 @@ fn check(path: &Path) -> ExitCode {
         Err(code) => return code,
     };
     let (b, m) = (cfg.backends.len(), cfg.models.len());
+    let scan = match &cfg.scan {
+        Some(r) => format!(
+            ", {} scan rules from {} files, max_match_len {}",
+            r.len(),
+            r.files().len(),
+            r.max_match_len()
+        ),
+        None => String::new(),
+    };
     match tollgate_proxy::build_snapshot(cfg, 1) {
         Ok(_) => {
-            println!("{}: ok ({b} backends, {m} models)", path.display());
+            println!("{}: ok ({b} backends, {m} models{scan})", path.display());
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -11,8 +11,24 @@ use crate::snapshot::Snapshot;
 use crate::worker::Worker;
 
 /// Record the outcome of one request.
-pub fn finish(w: &Rc<Worker>, _snap: &Arc<Snapshot>, rq: &ReqCtx) {
+pub fn finish(w: &Rc<Worker>, snap: &Arc<Snapshot>, rq: &ReqCtx) {
     let dur = rq.started.elapsed();
+    // Scan hits → (rule id, action, direction), each distinct triple once for the log line.
+    let mut scan: Vec<(&'static str, &'static str, &'static str)> = Vec::new();
+    let mut scan_counts: Vec<((&'static str, &'static str, &'static str), u64)> = Vec::new();
+    if let Some(rules) = &snap.config.scan {
+        for (i, dir) in &rq.scan_hits {
+            let r = rules.rule(*i as usize);
+            let key = (r.code, r.action.as_str(), dir.as_str());
+            match scan_counts.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, n)) => *n += 1,
+                None => {
+                    scan_counts.push((key, 1));
+                    scan.push(key);
+                }
+            }
+        }
+    }
     let none: Arc<str> = Arc::from("-");
     w.m(|m| {
         let k = (
@@ -39,6 +55,9 @@ pub fn finish(w: &Rc<Worker>, _snap: &Arc<Snapshot>, rq: &ReqCtx) {
             m.client_aborts += 1;
         }
         m.bytes_out += rq.bytes_out;
+        for (k, n) in &scan_counts {
+            *m.scan_hits.entry(*k).or_default() += n;
+        }
     });
     if w.log.enabled() {
         w.log.log(&Record {
@@ -59,6 +78,10 @@ pub fn finish(w: &Rc<Worker>, _snap: &Arc<Snapshot>, rq: &ReqCtx) {
             completion_tokens: rq.usage.map(|u| u.completion_tokens),
             attempts: rq.attempts,
             error: rq.error,
+            scan: scan
+                .iter()
+                .map(|(r, a, d)| format!("{r}:{a}:{d}"))
+                .collect(),
         });
     }
 }

@@ -14,8 +14,10 @@ use bytes::Bytes;
 use serde::Deserialize;
 use tollgate_core::{Error, ErrorKind};
 
+use super::ReqCtx;
 use super::admit::Api;
 use crate::snapshot::Snapshot;
+use crate::worker::Worker;
 
 /// The parsed request, as later phases see it.
 pub struct Inspected {
@@ -50,8 +52,15 @@ fn invalid(msg: impl Into<Cow<'static, str>>) -> Error {
     Error::client(ErrorKind::InvalidRequest, msg)
 }
 
-/// Parse and validate the body.
-pub fn inspect(snap: &Arc<Snapshot>, api: Api, body: Bytes) -> Result<Inspected, Error> {
+/// Parse and validate the body; run request-side content scanning (mask rewrites the body,
+/// block answers 400 with the rule id as the code).
+pub fn inspect(
+    w: &Worker,
+    snap: &Arc<Snapshot>,
+    api: Api,
+    body: Bytes,
+    rq: &mut ReqCtx,
+) -> Result<Inspected, Error> {
     let first = body.iter().find(|b| !b.is_ascii_whitespace());
     if first != Some(&b'{') {
         return Err(invalid("The request body must be a JSON object").with_code("invalid_json"));
@@ -80,8 +89,10 @@ pub fn inspect(snap: &Arc<Snapshot>, api: Api, body: Bytes) -> Result<Inspected,
         .as_ref()
         .and_then(|s| s.include_usage)
         .unwrap_or(false);
+    let has_stream_options = h.stream_options.is_some();
+    let body = scan_request(w, snap, body, rq)?;
     let body_with_usage = if stream && !client_wants_usage {
-        Some(force_include_usage(&body, h.stream_options.is_some())?)
+        Some(force_include_usage(&body, has_stream_options)?)
     } else {
         None
     };
@@ -93,6 +104,44 @@ pub fn inspect(snap: &Arc<Snapshot>, api: Api, body: Bytes) -> Result<Inspected,
         body,
         body_with_usage,
     })
+}
+
+/// Request-side scanning. Also refuses `logprobs` while response scanning is on: log
+/// probabilities carry the raw tokens and would bypass the response masker.
+fn scan_request(
+    w: &Worker,
+    snap: &Arc<Snapshot>,
+    body: Bytes,
+    rq: &mut ReqCtx,
+) -> Result<Bytes, Error> {
+    use tollgate_scan::Direction;
+    let Some(rules) = &snap.config.scan else {
+        return Ok(body);
+    };
+    if !rules.active(Direction::Request) && !rules.active(Direction::Response) {
+        return Ok(body);
+    }
+    let r = w
+        .with_scanner(rules, |sc| tollgate_scan::json::scan_request(sc, &body))?
+        .map_err(|e| invalid(format!("Invalid request body: {e}")).with_code("invalid_json"))?;
+    rq.scan_hits
+        .extend(r.hits.iter().map(|h| (h.rule as u32, Direction::Request)));
+    if let Some(rule) = r.blocked {
+        let code = rules.rule(rule).code;
+        return Err(Error::client(
+            ErrorKind::ContentBlocked,
+            format!("The request was blocked by content rule '{code}'"),
+        )
+        .with_code(code));
+    }
+    if r.wants_logprobs && rules.active(Direction::Response) {
+        return Err(invalid(
+            "logprobs are not available while response content scanning is on (they would \
+             carry unmasked tokens)",
+        )
+        .with_code("logprobs_unsupported"));
+    }
+    Ok(r.body.map(Bytes::from).unwrap_or(body))
 }
 
 /// The body with `"stream_options":{"include_usage":true}`.

@@ -79,6 +79,8 @@ pub struct ReqCtx {
     pub client_aborted: bool,
     /// Stream ended with an SSE error event.
     pub stream_error: bool,
+    /// Content-scanning hits: (rule index in the snapshot's rule set, direction).
+    pub scan_hits: Vec<(u32, tollgate_scan::Direction)>,
 }
 
 /// Handle one request whose head has been read. Runs `finish` exactly once.
@@ -111,6 +113,7 @@ pub async fn handle<W: AsyncWriteRent>(
         upstream_errors: Vec::new(),
         client_aborted: false,
         stream_error: false,
+        scan_hits: Vec::new(),
     };
     let draining = w.shutdown.is_fired();
     let keep_alive = head.keep_alive && !draining;
@@ -177,7 +180,7 @@ async fn run<W: AsyncWriteRent>(
     };
 
     // 3. inspect_request — parse the JSON body once; everything later reads the parsed form.
-    let req = inspect::inspect(snap, api, body)?;
+    let req = inspect::inspect(w, snap, api, body, rq)?;
     rq.model = snap.model_names.get(req.model_idx).cloned();
     rq.stream = req.stream;
 

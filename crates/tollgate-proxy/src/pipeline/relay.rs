@@ -230,6 +230,11 @@ async fn relay_buffered<W: AsyncWriteRent>(
     if head.status == 200 {
         rq.usage = openai::usage_from_body(&out);
     }
+    let out = if head.status == 200 {
+        scan_body(w, snap, out.freeze(), rq)?
+    } else {
+        out.freeze()
+    };
     let ct = head
         .content_type()
         .and_then(|c| std::str::from_utf8(c).ok())
@@ -237,7 +242,7 @@ async fn relay_buffered<W: AsyncWriteRent>(
         .to_string();
     let t_first = rq.started.elapsed();
     rq.status = head.status;
-    let n = super::respond::full(wr, head.status, &rq.id, &ct, "", out.freeze(), !keep_alive).await;
+    let n = super::respond::full(wr, head.status, &rq.id, &ct, "", out, !keep_alive).await;
     rq.bytes_out += n as u64;
     rq.ttft = Some(t_first);
     Ok(if n == 0 {
@@ -245,6 +250,47 @@ async fn relay_buffered<W: AsyncWriteRent>(
     } else {
         Action::KeepAlive
     })
+}
+
+/// Response-side scanning of a complete body: mask rewrites it, block refuses it (400 with the
+/// rule id as the code; nothing of the answer is sent). A 200 body that is not the expected
+/// JSON cannot be scanned and is not passed on.
+fn scan_body(
+    w: &Worker,
+    snap: &Arc<Snapshot>,
+    body: bytes::Bytes,
+    rq: &mut ReqCtx,
+) -> Result<bytes::Bytes, Error> {
+    use tollgate_scan::Direction;
+    let Some(rules) = snap
+        .config
+        .scan
+        .as_ref()
+        .filter(|r| r.active(Direction::Response))
+    else {
+        return Ok(body);
+    };
+    let r = w
+        .with_scanner(rules, |sc| tollgate_scan::json::scan_response(sc, &body))?
+        .map_err(|_| {
+            Error::new(
+                ErrorKind::UpstreamProtocol,
+                Side::Upstream,
+                "The backend's response is not JSON of the expected shape and cannot be scanned",
+            )
+            .with_code("upstream_bad_body")
+        })?;
+    rq.scan_hits
+        .extend(r.hits.iter().map(|h| (h.rule as u32, Direction::Response)));
+    if let Some(rule) = r.blocked {
+        let code = rules.rule(rule).code;
+        return Err(Error::client(
+            ErrorKind::ContentBlocked,
+            format!("The response was blocked by content rule '{code}'"),
+        )
+        .with_code(code));
+    }
+    Ok(r.body.map(bytes::Bytes::from).unwrap_or(body))
 }
 
 /// Ids of a chunk, for synthesising the usage chunk.
@@ -264,10 +310,78 @@ struct StreamState {
     synth: Option<bytes::Bytes>,
     usage: Option<Usage>,
     saw_done: bool,
+    /// Response scanning: the rules and the per-stream state.
+    scan: Option<(
+        Arc<tollgate_scan::RuleSet>,
+        tollgate_scan::json::StreamScanner,
+    )>,
+    /// A block rule matched (rule index).
+    blocked: Option<usize>,
+    /// A chunk could not be scanned.
+    scan_failed: bool,
+}
+
+/// Append one `data:` frame.
+fn push_data(out: &mut BytesMut, payload: &[u8]) {
+    out.extend_from_slice(b"data: ");
+    out.extend_from_slice(payload);
+    out.extend_from_slice(b"\n\n");
 }
 
 impl StreamState {
-    fn process(&mut self, f: Frame, out: &mut BytesMut) {
+    fn stopped(&self) -> bool {
+        self.blocked.is_some() || self.scan_failed
+    }
+
+    /// Move the scanner's hits into the request context.
+    fn take_hits(&mut self, rq: &mut ReqCtx) {
+        if let Some((_, ss)) = &mut self.scan {
+            rq.scan_hits.extend(
+                ss.hits
+                    .drain(..)
+                    .map(|h| (h.rule as u32, tollgate_scan::Direction::Response)),
+            );
+        }
+    }
+
+    fn process(&mut self, w: &Worker, f: Frame, out: &mut BytesMut) {
+        use tollgate_scan::json::ChunkOut;
+        if self.stopped() {
+            return;
+        }
+        let mut replaced = None;
+        if let (Some((rules, ss)), Some(data)) = (&mut self.scan, &f.data) {
+            if f.is_done() {
+                match w.with_scanner(rules, |sc| ss.on_done(sc)) {
+                    Ok(Ok(chunks)) => {
+                        for c in chunks {
+                            push_data(out, &c);
+                        }
+                    }
+                    Ok(Err(tollgate_scan::Blocked(rule))) => {
+                        self.blocked = Some(rule);
+                        return;
+                    }
+                    Err(_) => {
+                        self.scan_failed = true;
+                        return;
+                    }
+                }
+            } else {
+                match w.with_scanner(rules, |sc| ss.on_chunk(sc, data)) {
+                    Ok(ChunkOut::Unchanged) => {}
+                    Ok(ChunkOut::Replace(v)) => replaced = Some(v),
+                    Ok(ChunkOut::Blocked(rule)) => {
+                        self.blocked = Some(rule);
+                        return;
+                    }
+                    Ok(ChunkOut::Invalid(_)) | Err(_) => {
+                        self.scan_failed = true;
+                        return;
+                    }
+                }
+            }
+        }
         if let Some(data) = &f.data {
             if f.is_done() {
                 if let Some(s) = self.synth.take() {
@@ -303,7 +417,14 @@ impl StreamState {
                 }
             }
         }
-        out.extend_from_slice(&f.raw);
+        match replaced {
+            Some(payloads) => {
+                for p in payloads {
+                    push_data(out, &p);
+                }
+            }
+            None => out.extend_from_slice(&f.raw),
+        }
     }
 }
 
@@ -329,6 +450,14 @@ async fn relay_stream<W: AsyncWriteRent>(
         synth: None,
         usage: None,
         saw_done: false,
+        scan: snap
+            .config
+            .scan
+            .as_ref()
+            .filter(|r| r.active(tollgate_scan::Direction::Response))
+            .map(|r| (Arc::clone(r), tollgate_scan::json::StreamScanner::new())),
+        blocked: None,
+        scan_failed: false,
     };
     let mut body = Body::new(framing, u64::MAX);
     let mut sse = Decoder::new(MAX_SSE_FRAME);
@@ -343,7 +472,12 @@ async fn relay_stream<W: AsyncWriteRent>(
         let mut decode_err = None;
         loop {
             match sse.next_frame() {
-                Ok(Some(f)) => st.process(f, &mut payload),
+                Ok(Some(f)) => {
+                    st.process(w, f, &mut payload);
+                    if st.stopped() {
+                        break;
+                    }
+                }
                 Ok(None) => break,
                 Err(e) => {
                     decode_err = Some(e);
@@ -357,7 +491,26 @@ async fn relay_stream<W: AsyncWriteRent>(
             rq.error = Some("client_closed");
             return Ok(Action::Close);
         }
+        st.take_hits(rq);
+        if let Some(rule) = st.blocked {
+            let code = st
+                .scan
+                .as_ref()
+                .map_or("content_blocked", |(r, _)| r.rule(rule).code);
+            let msg = format!("The response was blocked by content rule '{code}'");
+            rq.error = Some(code);
+            if !head_sent {
+                return Err(Error::client(ErrorKind::ContentBlocked, msg).with_code(code));
+            }
+            rq.stream_error = true;
+            send_error_event(wr, rq, &msg, "invalid_request_error", code).await;
+            return Ok(Action::Close);
+        }
         let failure: Option<(&'static str, &'static str)> = match (&body_done, decode_err) {
+            _ if st.scan_failed => Some((
+                "upstream_bad_sse",
+                "The backend sent a chunk that is not JSON of the expected shape; it cannot be scanned",
+            )),
             (Err(_), _) => Some((
                 "upstream_bad_body",
                 "The backend sent an invalid chunked body",
@@ -372,7 +525,11 @@ async fn relay_stream<W: AsyncWriteRent>(
                 match sse.finish() {
                     Ok(Some(f)) => {
                         payload.clear();
-                        st.process(f, &mut payload);
+                        st.process(w, f, &mut payload);
+                        st.take_hits(rq);
+                        if st.stopped() {
+                            continue;
+                        }
                         if !write_frames(wr, &mut head_sent, &payload, rq, keep_alive).await {
                             return Ok(Action::Close);
                         }
@@ -449,17 +606,7 @@ async fn relay_stream<W: AsyncWriteRent>(
             rq.stream_error = true;
             rq.error = Some(code);
             rq.usage = st.usage;
-            let ev = encode::error_event(msg, "upstream_error", Some(code));
-            let mut tail = BytesMut::new();
-            tail.extend_from_slice(format!("{:x}\r\n", ev.len()).as_bytes());
-            tail.extend_from_slice(&ev);
-            tail.extend_from_slice(b"\r\n0\r\n\r\n");
-            let n = tail.len();
-            rq.bytes_out += if super::respond::send(wr, tail.to_vec()).await {
-                n as u64
-            } else {
-                0
-            };
+            send_error_event(wr, rq, msg, "upstream_error", code).await;
             return Ok(Action::Close);
         }
         if complete {
@@ -481,6 +628,27 @@ async fn relay_stream<W: AsyncWriteRent>(
             return Ok(Action::KeepAlive);
         }
     }
+}
+
+/// End a committed stream with an SSE `error` event and the last chunk (no `[DONE]`).
+async fn send_error_event<W: AsyncWriteRent>(
+    wr: &mut W,
+    rq: &mut ReqCtx,
+    msg: &str,
+    err_type: &str,
+    code: &str,
+) {
+    let ev = encode::error_event(msg, err_type, Some(code));
+    let mut tail = BytesMut::new();
+    tail.extend_from_slice(format!("{:x}\r\n", ev.len()).as_bytes());
+    tail.extend_from_slice(&ev);
+    tail.extend_from_slice(b"\r\n0\r\n\r\n");
+    let n = tail.len();
+    rq.bytes_out += if super::respond::send(wr, tail.to_vec()).await {
+        n as u64
+    } else {
+        0
+    };
 }
 
 struct StreamGuard<'a>(&'a Worker);
