@@ -59,6 +59,19 @@ pub fn run(listen: &str, admin: &str, instant: bool) -> ExitCode {
         "[[models]]\nname = \"{MODEL}\"\nbackends = [{}]\n",
         names.join(", ")
     ));
+    // Content scanning with the shipped rule sets (embedded, written next to the config).
+    let rules_dir =
+        std::env::temp_dir().join(format!("tollgate-demo-{}-rules", std::process::id()));
+    if let Err(e) = write_rules(&rules_dir) {
+        eprintln!("error: cannot write {}: {e}", rules_dir.display());
+        return ExitCode::from(1);
+    }
+    cfg.push_str(&format!(
+        "\n[scan]\nrules = [{:?}, {:?}, {:?}]\n",
+        rules_dir.join("pii.toml").display().to_string(),
+        rules_dir.join("secrets.toml").display().to_string(),
+        rules_dir.join("words.toml").display().to_string(),
+    ));
     let path = std::env::temp_dir().join(format!("tollgate-demo-{}.toml", std::process::id()));
     if let Err(e) = std::fs::write(&path, &cfg) {
         eprintln!("error: cannot write {}: {e}", path.display());
@@ -105,6 +118,12 @@ for chunk in client.chat.completions.create(model="{MODEL}", stream=True,
 print()
 PY
 
+Content scanning is on with the shipped rules (rules/*.toml): a private key is refused,
+PII in prompts reaches the backend masked, and streamed answers are masked across chunks:
+
+  curl -s {base}/v1/chat/completions -H 'content-type: application/json' \
+    -d '{{"model":"{MODEL}","messages":[{{"role":"user","content":"-----BEGIN RSA PRIVATE KEY-----"}}]}}'
+
 Metrics: curl -s http://{admin_addr}/metrics     Stop: Ctrl-C
 "#,
         cfg_path = path.display(),
@@ -113,5 +132,23 @@ Metrics: curl -s http://{admin_addr}/metrics     Stop: Ctrl-C
     let code = crate::run_until_signal(handle);
     fleet.shutdown();
     let _ = std::fs::remove_file(&path);
+    let _ = std::fs::remove_dir_all(&rules_dir);
     code
+}
+
+/// The shipped rule sets, compiled into the binary so the demo runs from anywhere.
+const RULE_FILES: &[(&str, &str)] = &[
+    ("pii.toml", include_str!("../../../rules/pii.toml")),
+    ("secrets.toml", include_str!("../../../rules/secrets.toml")),
+    ("words.toml", include_str!("../../../rules/words.toml")),
+    ("words/en.txt", include_str!("../../../rules/words/en.txt")),
+    ("words/zh.txt", include_str!("../../../rules/words/zh.txt")),
+];
+
+fn write_rules(dir: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir.join("words"))?;
+    for (name, text) in RULE_FILES {
+        std::fs::write(dir.join(name), text)?;
+    }
+    Ok(())
 }
