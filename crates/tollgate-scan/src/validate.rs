@@ -62,7 +62,7 @@ pub fn luhn(text: &str) -> bool {
 }
 
 /// Chinese resident ID: 17 digits and a check character (`0-9` or `X`), MOD 11-2, birth date
-/// YYYYMMDD between 1900-01-01 and 2099-12-31 and a valid day of month.
+/// YYYYMMDD between 1800-01-01 and 2099-12-31 and a valid day of month.
 pub fn cn_resident_id(text: &str) -> bool {
     const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
     const CHECK: &[u8; 11] = b"10X98765432";
@@ -83,7 +83,7 @@ pub fn cn_resident_id(text: &str) -> bool {
             .fold(0u32, |acc, &d| acc * 10 + u32::from(d - b'0'))
     };
     let (y, m, d) = (num(6..10), num(10..12), num(12..14));
-    if !(1900..=2099).contains(&y) || !(1..=12).contains(&m) || d == 0 {
+    if !(1800..=2099).contains(&y) || !(1..=12).contains(&m) || d == 0 {
         return false;
     }
     let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
