@@ -44,9 +44,10 @@ pub struct Worker {
     pub shutdown: Rc<LocalShutdown>,
     /// Open client connections on this core.
     pub active_conns: Cell<usize>,
-    /// Content scanner of this core (scratch space for the snapshot's rules); rebuilt when a
-    /// reload brings new rules.
-    pub scanner: RefCell<Option<tollgate_scan::Scanner>>,
+    /// Content scanners of this core (scratch space per rule set): the current rules and, while
+    /// streams that started before a reload finish, the previous ones — so a reload does not
+    /// make old and new streams rebuild one scanner back and forth.
+    pub scanners: RefCell<Vec<tollgate_scan::Scanner>>,
 }
 
 impl Worker {
@@ -62,26 +63,25 @@ impl Worker {
         rules: &Arc<tollgate_scan::RuleSet>,
         f: impl FnOnce(&mut tollgate_scan::Scanner) -> T,
     ) -> Result<T, tollgate_core::Error> {
-        let mut cell = self.scanner.borrow_mut();
-        if cell.as_ref().is_none_or(|s| !Arc::ptr_eq(s.rules(), rules)) {
-            *cell = None;
-            let sc = tollgate_scan::Scanner::new(Arc::clone(rules)).map_err(|e| {
-                tollgate_core::Error::new(
-                    tollgate_core::ErrorKind::Internal,
-                    tollgate_core::Side::Internal,
-                    format!("content scanner unavailable: {e}"),
-                )
-            })?;
-            *cell = Some(sc);
-        }
-        match cell.as_mut() {
-            Some(sc) => Ok(f(sc)),
-            None => Err(tollgate_core::Error::new(
-                tollgate_core::ErrorKind::Internal,
-                tollgate_core::Side::Internal,
-                "content scanner unavailable",
-            )),
-        }
+        let mut cell = self.scanners.borrow_mut();
+        let i = match cell.iter().position(|s| Arc::ptr_eq(s.rules(), rules)) {
+            Some(i) => i,
+            None => {
+                let sc = tollgate_scan::Scanner::new(Arc::clone(rules)).map_err(|e| {
+                    tollgate_core::Error::new(
+                        tollgate_core::ErrorKind::Internal,
+                        tollgate_core::Side::Internal,
+                        format!("content scanner unavailable: {e}"),
+                    )
+                })?;
+                if cell.len() >= 2 {
+                    cell.remove(0);
+                }
+                cell.push(sc);
+                cell.len() - 1
+            }
+        };
+        Ok(f(&mut cell[i]))
     }
 
     /// Run `f` on this worker's metrics.
@@ -128,7 +128,7 @@ pub fn spawn(
                     log,
                     shutdown: LocalShutdown::new(),
                     active_conns: Cell::new(0),
-                    scanner: RefCell::new(None),
+                    scanners: RefCell::new(Vec::new()),
                 })
             };
             let res = if uring {

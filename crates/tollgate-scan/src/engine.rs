@@ -47,8 +47,14 @@ pub(crate) struct Found {
 enum Target {
     /// Regex detector `det` (index into `regexes`).
     Regex(usize),
-    /// A word of rule `rule`, `len` bytes long.
-    Word { rule: usize, len: usize },
+    /// A word of rule `rule`, `len` bytes long; `left`/`right`: an ASCII word boundary is
+    /// required before / after it (`whole_word`).
+    Word {
+        rule: usize,
+        len: usize,
+        left: bool,
+        right: bool,
+    },
 }
 
 #[derive(Debug)]
@@ -243,19 +249,16 @@ impl Engine {
                 }
                 Matcher::Words(ws) => {
                     for w in ws {
-                        let mut pat = String::new();
+                        // Plain literals: Hyperscan compiles 10k of them in ~0.2 s, but 17 s
+                        // when each is wrapped in `\b`; word boundaries are checked here instead.
                         let bytes = w.as_bytes();
-                        if r.whole_word && bytes.first().is_some_and(|&b| is_word_byte(b)) {
-                            pat.push_str("\\b");
-                        }
-                        pat.push_str(&hs_escape(w));
-                        if r.whole_word && bytes.last().is_some_and(|&b| is_word_byte(b)) {
-                            pat.push_str("\\b");
-                        }
+                        let pat = hs_escape(w);
                         let id = targets.len() as u32;
                         targets.push(Target::Word {
                             rule: ri,
                             len: w.len(),
+                            left: r.whole_word && bytes.first().is_some_and(|&b| is_word_byte(b)),
+                            right: r.whole_word && bytes.last().is_some_and(|&b| is_word_byte(b)),
                         });
                         exprs.push(hs::Expr {
                             pattern: pat,
@@ -527,11 +530,18 @@ impl Engine {
                         flagged[*d] = true;
                         any = true;
                     }
-                    Some(Target::Word { rule, len }) => {
+                    Some(Target::Word {
+                        rule,
+                        len,
+                        left,
+                        right,
+                    }) => {
                         let end = ctx + to;
                         if let Some(start) = end.checked_sub(*len)
                             && start >= from
                             && start < limit
+                            && (!*left || start == 0 || !is_word_byte(bytes[start - 1]))
+                            && (!*right || end == bytes.len() || !is_word_byte(bytes[end]))
                             && (rules[*rule].action == Action::Audit) == (class == Class::Audit)
                         {
                             words.push(Found {

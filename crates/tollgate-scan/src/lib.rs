@@ -75,8 +75,8 @@ impl Direction {
 #[derive(Debug)]
 pub struct RuleSet {
     rules: Vec<Rule>,
-    req: Option<Engine>,
-    resp: Option<Engine>,
+    req: Option<Arc<Engine>>,
+    resp: Option<Arc<Engine>>,
     max_match_len: usize,
     files: Vec<PathBuf>,
 }
@@ -147,16 +147,21 @@ impl RuleSet {
             &|r: &Rule| r.on_request(),
             max_match_len,
             &mut errors,
-        );
-        let resp = if errors.is_empty() {
+        )
+        .map(Arc::new);
+        // Most rules apply to both directions: compile once when the two sets are the same.
+        let resp = if !errors.is_empty() {
+            None
+        } else if rules.iter().all(|r| r.on_request() == r.on_response()) {
+            req.clone()
+        } else {
             Engine::build(
                 &rules,
                 &|r: &Rule| r.on_response(),
                 max_match_len,
                 &mut errors,
             )
-        } else {
-            None
+            .map(Arc::new)
         };
         if !errors.is_empty() {
             errors.dedup();
@@ -208,8 +213,8 @@ impl RuleSet {
 
     fn engine(&self, dir: Direction) -> Option<&Engine> {
         match dir {
-            Direction::Request => self.req.as_ref(),
-            Direction::Response => self.resp.as_ref(),
+            Direction::Request => self.req.as_deref(),
+            Direction::Response => self.resp.as_deref(),
         }
     }
 }
@@ -253,8 +258,8 @@ pub struct Scanner {
 impl Scanner {
     /// Allocate scratch space for `rules`.
     pub fn new(rules: Arc<RuleSet>) -> Result<Scanner, String> {
-        let req = rules.req.as_ref().map(Engine::scratch).transpose()?;
-        let resp = rules.resp.as_ref().map(Engine::scratch).transpose()?;
+        let req = rules.req.as_deref().map(Engine::scratch).transpose()?;
+        let resp = rules.resp.as_deref().map(Engine::scratch).transpose()?;
         Ok(Scanner {
             rules,
             req,
@@ -277,8 +282,8 @@ impl Scanner {
 
     fn parts(&mut self, dir: Direction) -> Option<(&Engine, &mut EngineScratch)> {
         match dir {
-            Direction::Request => Some((self.rules.req.as_ref()?, self.req.as_mut()?)),
-            Direction::Response => Some((self.rules.resp.as_ref()?, self.resp.as_mut()?)),
+            Direction::Request => Some((self.rules.req.as_deref()?, self.req.as_mut()?)),
+            Direction::Response => Some((self.rules.resp.as_deref()?, self.resp.as_mut()?)),
         }
     }
 
