@@ -117,7 +117,7 @@ fn is_word_byte(b: u8) -> bool {
 }
 
 /// Check a pattern against the language rules; returns the problem, if any.
-fn check_pattern(p: &str, ci: bool, max_len: usize) -> Result<(), String> {
+pub(crate) fn check_pattern(p: &str, ci: bool, max_len: usize) -> Result<(), String> {
     let hir = regex_syntax::ParserBuilder::new()
         .unicode(false)
         .utf8(false)

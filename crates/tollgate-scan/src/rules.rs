@@ -274,6 +274,12 @@ pub fn parse_file(
                 ));
                 continue;
             }
+            if let Err(m) =
+                crate::engine::check_pattern(p.get_ref(), r.case_insensitive, max_match_len)
+            {
+                errors.push(err(l, Some(&id), m));
+                continue;
+            }
             Matcher::Pattern(p.into_inner())
         } else {
             let (words, l) = if let Some(w) = r.words {
