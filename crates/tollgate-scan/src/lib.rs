@@ -49,6 +49,10 @@ pub use rules::{Action, Directions, Rule, RuleError, Severity};
 
 use normalize::Normalized;
 
+/// Rule index reported as `blocked` when scanning itself failed (fail closed); its code is
+/// `scan_failed`.
+pub const SCAN_FAILED: usize = usize::MAX;
+
 /// Default bound on the length of one match, in bytes of normalised text.
 pub const DEFAULT_MAX_MATCH_LEN: usize = 256;
 
@@ -196,6 +200,11 @@ impl RuleSet {
         &self.rules[i.min(self.rules.len().saturating_sub(1))]
     }
 
+    /// The error code for a blocking rule index (`scan_failed` for [`SCAN_FAILED`]).
+    pub fn code(&self, i: usize) -> &'static str {
+        self.rules.get(i).map_or("scan_failed", |r| r.code)
+    }
+
     /// The configured bound on one match (normalised bytes).
     pub fn max_match_len(&self) -> usize {
         self.max_match_len
@@ -313,7 +322,7 @@ impl Scanner {
             };
             if r1.is_err() || r2.is_err() {
                 // Scanning failed (libhs error): fail closed.
-                out.blocked = rules.rules.iter().position(|_| true);
+                out.blocked = Some(SCAN_FAILED);
             }
         }
         let mut masked = String::new();
@@ -475,7 +484,7 @@ impl TextStream {
                     scr,
                     &mut self.found,
                 )
-                .map_err(|_| Blocked(0))?;
+                .map_err(|_| Blocked(SCAN_FAILED))?;
             }
             if eng.has_audit && self.apos < h {
                 let mut audit = Vec::new();
@@ -488,7 +497,7 @@ impl TextStream {
                     scr,
                     &mut audit,
                 )
-                .map_err(|_| Blocked(0))?;
+                .map_err(|_| Blocked(SCAN_FAILED))?;
                 self.apos = h;
                 for f in audit {
                     self.apos = self.apos.max(f.end);

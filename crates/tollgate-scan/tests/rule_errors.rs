@@ -91,7 +91,10 @@ action = "mask"
             .unwrap_or_else(|| panic!("no error containing {needle:?} in {e:#?}"))
             .clone()
     };
-    assert!(find("rule 'unbounded'").contains(":4: "), "the pattern line");
+    assert!(
+        find("rule 'unbounded'").contains(":4: "),
+        "the pattern line"
+    );
     assert!(find("rule 'unbounded'").contains("no maximum length"));
     assert!(find("rule 'anchored'").contains("anchors"));
     assert!(find("rule 'empty'").contains("empty string"));

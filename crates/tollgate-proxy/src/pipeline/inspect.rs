@@ -127,7 +127,7 @@ fn scan_request(
     rq.scan_hits
         .extend(r.hits.iter().map(|h| (h.rule as u32, Direction::Request)));
     if let Some(rule) = r.blocked {
-        let code = rules.rule(rule).code;
+        let code = rules.code(rule);
         return Err(Error::client(
             ErrorKind::ContentBlocked,
             format!("The request was blocked by content rule '{code}'"),

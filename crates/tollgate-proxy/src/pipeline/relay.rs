@@ -283,7 +283,7 @@ fn scan_body(
     rq.scan_hits
         .extend(r.hits.iter().map(|h| (h.rule as u32, Direction::Response)));
     if let Some(rule) = r.blocked {
-        let code = rules.rule(rule).code;
+        let code = rules.code(rule);
         return Err(Error::client(
             ErrorKind::ContentBlocked,
             format!("The response was blocked by content rule '{code}'"),
@@ -496,7 +496,7 @@ async fn relay_stream<W: AsyncWriteRent>(
             let code = st
                 .scan
                 .as_ref()
-                .map_or("content_blocked", |(r, _)| r.rule(rule).code);
+                .map_or("content_blocked", |(r, _)| r.code(rule));
             let msg = format!("The response was blocked by content rule '{code}'");
             rq.error = Some(code);
             if !head_sent {
