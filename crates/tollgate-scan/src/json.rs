@@ -190,18 +190,23 @@ fn rewrite(
         }
     }
     if !edits.is_empty() {
-        edits.sort_unstable_by_key(|e| e.0);
-        let mut body = Vec::with_capacity(text.len() + 64);
-        let mut at = 0;
-        for (s, e, new) in edits {
-            body.extend_from_slice(&text.as_bytes()[at..s]);
-            body.extend_from_slice(new.as_bytes());
-            at = e;
-        }
-        body.extend_from_slice(&text.as_bytes()[at..]);
-        out.body = Some(body);
+        out.body = Some(splice(text, edits));
     }
     Ok(())
+}
+
+/// `text` with each `(start, end, replacement)` span replaced (spans do not overlap).
+fn splice(text: &str, mut edits: Vec<(usize, usize, String)>) -> Vec<u8> {
+    edits.sort_unstable_by_key(|e| e.0);
+    let mut body = Vec::with_capacity(text.len() + 64);
+    let mut at = 0;
+    for (s, e, new) in edits {
+        body.extend_from_slice(&text.as_bytes()[at..s]);
+        body.extend_from_slice(new.as_bytes());
+        at = e;
+    }
+    body.extend_from_slice(&text.as_bytes()[at..]);
+    body
 }
 
 /// Scan a chat / completions / embeddings request body. `Err` is a JSON shape error.
@@ -463,16 +468,7 @@ impl StreamScanner {
         if edits.is_empty() && pre.is_empty() {
             return ChunkOut::Unchanged;
         }
-        let mut body = Vec::with_capacity(text.len() + 64);
-        let mut at = 0;
-        edits.sort_unstable_by_key(|e| e.0);
-        for (s, e, new) in edits {
-            body.extend_from_slice(&text.as_bytes()[at..s]);
-            body.extend_from_slice(new.as_bytes());
-            at = e;
-        }
-        body.extend_from_slice(&text.as_bytes()[at..]);
-        pre.push(body);
+        pre.push(splice(text, edits));
         ChunkOut::Replace(pre)
     }
 
