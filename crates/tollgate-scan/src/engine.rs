@@ -233,7 +233,7 @@ impl Engine {
                         re,
                     });
                     exprs.push(hs::Expr {
-                        pattern: p.clone(),
+                        pattern: r.prefilter.clone().unwrap_or_else(|| p.clone()),
                         flags: hs::FLAG_PREFILTER
                             | hs::FLAG_SINGLEMATCH
                             | hs::FLAG_DOTALL

@@ -107,6 +107,9 @@ pub struct Rule {
     pub description: String,
     /// What it matches.
     pub matcher: Matcher,
+    /// A cheaper expression Hyperscan runs instead of the pattern to decide whether the
+    /// pattern needs to run at all; it must match wherever the pattern matches.
+    pub prefilter: Option<String>,
     /// ASCII case-insensitive.
     pub case_insensitive: bool,
     /// Words only: require ASCII word boundaries at word-character edges.
@@ -154,6 +157,7 @@ struct RawRule {
     #[serde(default)]
     description: String,
     pattern: Option<Spanned<String>>,
+    prefilter: Option<Spanned<String>>,
     words: Option<Spanned<Vec<String>>>,
     words_file: Option<Spanned<String>>,
     #[serde(default)]
@@ -251,6 +255,10 @@ pub fn parse_file(
             errors.push(e(
                 "duplicate rule id (ids are unique across all rule files)".into(),
             ));
+            continue;
+        }
+        if r.prefilter.is_some() && r.pattern.is_none() {
+            errors.push(e("prefilter applies to pattern rules only".into()));
             continue;
         }
         let sources = [
@@ -361,6 +369,7 @@ pub fn parse_file(
             continue;
         }
         out.push(Rule {
+            prefilter: r.prefilter.map(Spanned::into_inner),
             code: intern(&id),
             id,
             description: r.description,
