@@ -87,7 +87,11 @@ pub(crate) struct EngineScratch {
     hs: hs::Scratch,
     dfa: Option<DfaCache>,
     caches: Vec<meta::Cache>,
+    /// Regex detectors the last prefilter pass flagged (any class).
+    seen: Vec<bool>,
+    /// Working copy for one `select`: flagged, of its class, and not yet exhausted.
     flagged: Vec<bool>,
+    /// Dictionary words found by the last prefilter pass (any class), sorted.
     words: Vec<Found>,
     next: Vec<Option<(usize, usize)>>,
 }
@@ -370,6 +374,7 @@ impl Engine {
             hs: self.db.scratch()?,
             dfa: self.live.as_ref().map(DFA::create_cache),
             caches: self.regexes.iter().map(|r| r.re.create_cache()).collect(),
+            seen: vec![false; self.regexes.len()],
             flagged: vec![false; self.regexes.len()],
             words: Vec::new(),
             next: vec![None; self.regexes.len()],
@@ -496,10 +501,68 @@ impl Engine {
             .unwrap_or(buf.len())
     }
 
+    /// One Hyperscan pass over `buf` from `from` (plus one byte of left context): which regex
+    /// detectors may match, and every dictionary word starting in `[from, limit)`, for both
+    /// classes at once. [`Engine::select`] then works from this.
+    pub(crate) fn prefilter(
+        &self,
+        buf: &str,
+        from: usize,
+        limit: usize,
+        s: &mut EngineScratch,
+    ) -> Result<(), String> {
+        s.seen.iter_mut().for_each(|f| *f = false);
+        s.words.clear();
+        if from >= limit {
+            return Ok(());
+        }
+        let bytes = buf.as_bytes();
+        let ctx = from.saturating_sub(1);
+        let targets = &self.targets;
+        let seen = &mut s.seen;
+        let words = &mut s.words;
+        self.db.scan(&bytes[ctx..], &mut s.hs, |id, _from, to| {
+            match targets.get(id as usize) {
+                Some(Target::Regex(d)) => seen[*d] = true,
+                Some(Target::Word {
+                    rule,
+                    len,
+                    left,
+                    right,
+                }) => {
+                    let end = ctx + to;
+                    if let Some(start) = end.checked_sub(*len)
+                        && start >= from
+                        && start < limit
+                        && (!*left || start == 0 || !is_word_byte(bytes[start - 1]))
+                        && (!*right || end == bytes.len() || !is_word_byte(bytes[end]))
+                    {
+                        words.push(Found {
+                            rule: *rule,
+                            start,
+                            end,
+                        });
+                    }
+                }
+                None => {}
+            }
+            true
+        })?;
+        // Words: by start, longest first, then rule order.
+        s.words.sort_unstable_by(|a, b| {
+            (a.start, std::cmp::Reverse(a.end), a.rule).cmp(&(
+                b.start,
+                std::cmp::Reverse(b.end),
+                b.rule,
+            ))
+        });
+        Ok(())
+    }
+
     /// Select the non-overlapping matches of `class` starting in `[from, limit)` of `buf`,
-    /// appending them to `out` in order. `limit` must be a position before which every start
-    /// is settled (see `hold_point`), or `buf.len()` for a complete text. `check` validates a
-    /// candidate `(rule, start, end)`.
+    /// appending them to `out` in order, from the last [`Engine::prefilter`] (which must have
+    /// covered `[from, limit)`). `limit` must be a position before which every start is settled
+    /// (see `hold_point`), or `buf.len()` for a complete text.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn select(
         &self,
@@ -515,59 +578,16 @@ impl Engine {
             return Ok(());
         }
         let bytes = buf.as_bytes();
-        let ctx = from.saturating_sub(1);
-        s.flagged.iter_mut().for_each(|f| *f = false);
-        s.words.clear();
+        let in_class = |r: usize| (rules[r].action == Action::Audit) == (class == Class::Audit);
         let mut any = false;
-        {
-            let targets = &self.targets;
-            let regexes = &self.regexes;
-            let flagged = &mut s.flagged;
-            let words = &mut s.words;
-            self.db.scan(&bytes[ctx..], &mut s.hs, |id, _from, to| {
-                match targets.get(id as usize) {
-                    Some(Target::Regex(d)) if regexes[*d].class == class => {
-                        flagged[*d] = true;
-                        any = true;
-                    }
-                    Some(Target::Word {
-                        rule,
-                        len,
-                        left,
-                        right,
-                    }) => {
-                        let end = ctx + to;
-                        if let Some(start) = end.checked_sub(*len)
-                            && start >= from
-                            && start < limit
-                            && (!*left || start == 0 || !is_word_byte(bytes[start - 1]))
-                            && (!*right || end == bytes.len() || !is_word_byte(bytes[end]))
-                            && (rules[*rule].action == Action::Audit) == (class == Class::Audit)
-                        {
-                            words.push(Found {
-                                rule: *rule,
-                                start,
-                                end,
-                            });
-                            any = true;
-                        }
-                    }
-                    _ => {}
-                }
-                true
-            })?;
+        for (d, det) in self.regexes.iter().enumerate() {
+            s.flagged[d] = s.seen[d] && det.class == class;
+            any |= s.flagged[d];
         }
+        any |= s.words.iter().any(|w| in_class(w.rule));
         if !any {
             return Ok(());
         }
-        // Words: by start, longest first, then rule order.
-        s.words.sort_unstable_by(|a, b| {
-            (a.start, std::cmp::Reverse(a.end), a.rule).cmp(&(
-                b.start,
-                std::cmp::Reverse(b.end),
-                b.rule,
-            ))
-        });
         s.next.iter_mut().for_each(|n| *n = None);
         let mut pos = from;
         let mut wi = 0;
@@ -621,9 +641,10 @@ impl Engine {
                 if best.is_some_and(|b| c.start > b.start) {
                     break;
                 }
-                if rules[c.rule]
-                    .validator
-                    .is_none_or(|v| v.check(&buf[c.start..c.end]))
+                if in_class(c.rule)
+                    && rules[c.rule]
+                        .validator
+                        .is_none_or(|v| v.check(&buf[c.start..c.end]))
                     && better(&c, &best)
                 {
                     best = Some(c);

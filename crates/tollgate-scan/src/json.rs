@@ -334,7 +334,6 @@ struct Ids {
 #[derive(Debug, Default)]
 pub struct StreamScanner {
     fields: Vec<(u32, Field, TextStream)>,
-    finished: Vec<u32>,
     ids: Ids,
     /// Hits so far.
     pub hits: Vec<Hit>,
@@ -462,7 +461,6 @@ impl StreamScanner {
                         pre.push(self.synth(c, f, &flushed));
                     }
                 }
-                self.finished.push(idx);
             }
         }
         if edits.is_empty() && pre.is_empty() {

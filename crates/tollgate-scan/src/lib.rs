@@ -310,7 +310,10 @@ impl Scanner {
         if let Some((eng, scr)) = self.parts(dir) {
             let buf = norm.as_str();
             let len = buf.len();
-            let r1 = if eng.has_enforce {
+            let r0 = eng.prefilter(buf, 0, len, scr);
+            let r1 = if r0.is_err() {
+                r0
+            } else if eng.has_enforce {
                 eng.select(&rules.rules, buf, 0, len, Class::Enforce, scr, &mut found)
             } else {
                 Ok(())
@@ -474,6 +477,13 @@ impl TextStream {
                     .max(self.pos)
             };
             self.found.clear();
+            let lo = if eng.has_audit {
+                self.pos.min(self.apos)
+            } else {
+                self.pos
+            };
+            eng.prefilter(buf, lo, h, scr)
+                .map_err(|_| Blocked(SCAN_FAILED))?;
             if eng.has_enforce {
                 eng.select(
                     &rules.rules,
