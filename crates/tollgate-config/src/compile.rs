@@ -13,14 +13,14 @@ use crate::locate::line_col;
 use crate::raw::RawConfig;
 use crate::types::*;
 
-struct Ctx<'a> {
+pub(crate) struct Ctx<'a> {
     text: &'a str,
     file: &'a str,
-    errors: Vec<ConfigError>,
+    pub(crate) errors: Vec<ConfigError>,
 }
 
 impl Ctx<'_> {
-    fn err<T>(&mut self, at: &Spanned<T>, field: &str, msg: impl Into<String>) {
+    pub(crate) fn err<T>(&mut self, at: &Spanned<T>, field: &str, msg: impl Into<String>) {
         let (l, c) = line_col(self.text, at.span().start);
         self.errors
             .push(ConfigError::new(self.file, l, c, field, msg.into()));
@@ -32,7 +32,7 @@ impl Ctx<'_> {
     }
 
     /// A number within `[min, max]`, or the default.
-    fn num(
+    pub(crate) fn num(
         &mut self,
         v: &Option<Spanned<u64>>,
         field: &str,
@@ -252,7 +252,7 @@ pub fn compile(
             1024,
             1 << 34,
         ),
-        retries: cx.num(&up.retries, "upstream.retries", 1, 0, 1) as u32,
+        retries: cx.num(&up.retries, "upstream.retries", 1, 0, 3) as u32,
     };
     let drain_timeout = cx.ms(
         &raw.shutdown.drain_timeout_ms,
@@ -381,7 +381,79 @@ pub fn compile(
         } else {
             format!("{}:{}", parsed.host, parsed.port)
         };
+        let mut endpoint = |v: &Option<Spanned<String>>,
+                            field: &str,
+                            default_port: Option<u16>|
+         -> Option<Endpoint> {
+            let (u, at) = match (v, default_port) {
+                (Some(v), _) => match parse_url(v.get_ref()) {
+                    Some(u) => (u, v),
+                    None => {
+                        cx.err(
+                            v,
+                            &f(field),
+                            "expected http://host[:port][/prefix] or https://…",
+                        );
+                        return None;
+                    }
+                },
+                // MindIE's management and metrics listeners default to the next two ports of
+                // the business listener (1025 → 1026, 1027), same host and scheme.
+                (None, Some(p)) => (
+                    ParsedUrl {
+                        tls: parsed.tls,
+                        host: parsed.host.clone(),
+                        port: p,
+                        path: String::new(),
+                    },
+                    &b.url,
+                ),
+                (None, None) => return None,
+            };
+            let addrs: Vec<SocketAddr> = match (u.host.as_str(), u.port).to_socket_addrs() {
+                Ok(a) => a.collect(),
+                Err(e) => {
+                    cx.err(
+                        at,
+                        &f(field),
+                        format!("cannot resolve host {:?}: {e}", u.host),
+                    );
+                    Vec::new()
+                }
+            };
+            let dp = if u.tls { 443 } else { 80 };
+            let host_header = if u.port == dp {
+                u.host.clone()
+            } else if u.host.contains(':') {
+                format!("[{}]:{}", u.host, u.port)
+            } else {
+                format!("{}:{}", u.host, u.port)
+            };
+            Some(Endpoint {
+                scheme: if u.tls { Scheme::Https } else { Scheme::Http },
+                host: u.host,
+                port: u.port,
+                addrs,
+                base_path: u.path,
+                host_header,
+            })
+        };
+        let is_mindie = kind == BackendKind::Mindie && parsed.port != 0;
+        let management = endpoint(
+            &b.management_url,
+            "management_url",
+            is_mindie.then(|| parsed.port.checked_add(1)).flatten(),
+        );
+        let metrics = endpoint(
+            &b.metrics_url,
+            "metrics_url",
+            is_mindie.then(|| parsed.port.checked_add(2)).flatten(),
+        );
+        let max_inflight = cx.num(&b.max_inflight, &f("max_inflight"), 0, 0, 1_000_000) as u32;
         backends.push(Backend {
+            management,
+            metrics,
+            max_inflight,
             name,
             kind,
             scheme: if parsed.tls {
@@ -399,7 +471,9 @@ pub fn compile(
         });
     }
 
-    // Models.
+    // Routing: settings, pools, then models (whose `backends = [...]` shorthand adds pools).
+    let (routing, default_policy) = crate::routing::settings(&mut cx, &raw.routing);
+    let mut pools = crate::routing::pools(&mut cx, &raw.pools, &backends, default_policy);
     let mut models = Vec::new();
     let mut model_names = HashSet::new();
     for (i, m) in raw.models.iter().enumerate() {
@@ -419,23 +493,10 @@ pub fn compile(
                 format!("duplicate model name {name:?}"),
             );
         }
-        if m.backends.get_ref().is_empty() {
-            cx.err(&m.backends, &f("backends"), "needs at least one backend");
-        }
-        let mut idx = Vec::new();
-        for (j, bn) in m.backends.get_ref().iter().enumerate() {
-            match backends.iter().position(|b| &b.name == bn.get_ref()) {
-                Some(p) => idx.push(p),
-                None => cx.err(
-                    bn,
-                    &format!("models[{i}].backends[{j}]"),
-                    format!("unknown backend {:?}", bn.get_ref()),
-                ),
-            }
-        }
+        let routing = crate::routing::model(&mut cx, i, m, &backends, &mut pools, default_policy);
         models.push(Model {
             name,
-            backends: idx,
+            routing,
             owned_by: m
                 .owned_by
                 .as_ref()
@@ -463,7 +524,9 @@ pub fn compile(
         access_log,
         metrics_publish_interval,
         scan,
+        routing,
         backends,
+        pools,
         models,
         model_index: Default::default(),
     }

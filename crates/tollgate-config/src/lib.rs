@@ -8,6 +8,7 @@ mod compile;
 mod error;
 mod locate;
 mod raw;
+mod routing;
 mod types;
 
 pub use error::ConfigError;

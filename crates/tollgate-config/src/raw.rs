@@ -5,6 +5,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 type S<T> = Spanned<T>;
+/// A list of backend names, each with its position.
+pub type Names = S<Vec<S<String>>>;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -26,7 +28,11 @@ pub struct RawConfig {
     #[serde(default)]
     pub scan: RawScan,
     #[serde(default)]
+    pub routing: RawRouting,
+    #[serde(default)]
     pub backends: Vec<RawBackend>,
+    #[serde(default)]
+    pub pools: Vec<RawPool>,
     #[serde(default)]
     pub models: Vec<RawModel>,
 }
@@ -100,12 +106,108 @@ pub struct RawBackend {
     pub api_key: Option<S<String>>,
     pub api_key_env: Option<S<String>>,
     pub ca_file: Option<S<String>>,
+    pub management_url: Option<S<String>>,
+    pub metrics_url: Option<S<String>>,
+    pub max_inflight: Option<S<u64>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawModel {
     pub name: S<String>,
-    pub backends: S<Vec<S<String>>>,
+    pub backends: Option<S<Vec<S<String>>>>,
+    pub pool: Option<S<String>>,
+    pub split: Option<S<Vec<RawSplitTarget>>>,
+    pub tokenizer: Option<S<String>>,
     pub owned_by: Option<S<String>>,
+    #[serde(default)]
+    pub routes: Vec<RawRoute>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRouting {
+    pub default_policy: Option<S<String>>,
+    pub scrape_interval_ms: Option<S<u64>>,
+    pub stale_after_ms: Option<S<u64>>,
+    pub scrape_timeout_ms: Option<S<u64>>,
+    pub probe_interval_ms: Option<S<u64>>,
+    pub probe_failures_down: Option<S<u64>>,
+    pub eject_consecutive_failures: Option<S<u64>>,
+    pub eject_base_ms: Option<S<u64>>,
+    pub eject_max_ms: Option<S<u64>>,
+    pub max_ejected_percent: Option<S<u64>>,
+    pub saturation_queue: Option<S<u64>>,
+    pub weight_queue: Option<S<f64>>,
+    pub weight_kv: Option<S<f64>>,
+    pub weight_tokens: Option<S<f64>>,
+    pub prefix_block_bytes: Option<S<u64>>,
+    pub prefix_max_blocks: Option<S<u64>>,
+    pub prefix_table_slots: Option<S<u64>>,
+    pub prefix_min_match: Option<S<f64>>,
+    pub affinity_ratio: Option<S<f64>>,
+    pub affinity_slack: Option<S<u64>>,
+    pub default_output_tokens: Option<S<u64>>,
+    pub retry_budget_percent: Option<S<u64>>,
+    pub min_retries_per_sec: Option<S<u64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPool {
+    pub name: S<String>,
+    pub backends: Option<S<Vec<S<String>>>>,
+    pub backup: Option<S<Vec<S<String>>>>,
+    pub tiers: Option<S<Vec<Names>>>,
+    pub policy: Option<S<String>>,
+    pub model: Option<S<String>>,
+    pub weights: Option<S<std::collections::BTreeMap<String, S<u64>>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSplitTarget {
+    pub pool: S<String>,
+    pub weight: S<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoute {
+    pub name: Option<S<String>>,
+    pub pool: Option<S<String>>,
+    pub split: Option<S<Vec<RawSplitTarget>>>,
+    pub when: S<RawWhen>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWhen {
+    pub header: Option<S<RawHeaderCond>>,
+    pub content: Option<S<RawContentCond>>,
+    pub context_tokens: Option<S<RawTokensCond>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHeaderCond {
+    pub name: S<String>,
+    pub equals: Option<S<String>>,
+    pub regex: Option<S<String>>,
+    pub present: Option<S<bool>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawContentCond {
+    pub keywords: Option<S<Vec<String>>>,
+    pub regex: Option<S<String>>,
+    pub scope: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTokensCond {
+    pub min: Option<S<u64>>,
+    pub max: Option<S<u64>>,
 }

@@ -28,8 +28,12 @@ pub struct Config {
     pub metrics_publish_interval: Duration,
     /// Compiled content-scanning rules (`[scan]`), shared by every worker; `None` = off.
     pub scan: Option<std::sync::Arc<tollgate_scan::RuleSet>>,
-    /// Backends in file order; `Model::backends` indexes into this.
+    /// `[routing]`: scraping, staleness, health and policy settings.
+    pub routing: tollgate_route::Settings,
+    /// Backends in file order; pools index into this.
     pub backends: Vec<Backend>,
+    /// Pools in file order, then one implicit pool per model declared with `backends = [...]`.
+    pub pools: Vec<tollgate_route::Pool>,
     /// Client-facing models in file order.
     pub models: Vec<Model>,
     pub(crate) model_index: HashMap<String, usize>,
@@ -138,38 +142,9 @@ pub enum AccessLog {
     File(PathBuf),
 }
 
-/// Kind of inference backend; decides request rewriting and quirks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BackendKind {
-    /// vLLM OpenAI server.
-    Vllm,
-    /// SGLang server.
-    Sglang,
-    /// Huawei MindIE (ignores `stream_options`; usage on the finish chunk).
-    Mindie,
-    /// OpenAI-compatible cloud API (TLS, gateway-injected API key).
-    Openai,
-}
-
-impl BackendKind {
-    /// Lowercase name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BackendKind::Vllm => "vllm",
-            BackendKind::Sglang => "sglang",
-            BackendKind::Mindie => "mindie",
-            BackendKind::Openai => "openai",
-        }
-    }
-
-    /// Whether the backend honours `stream_options.include_usage`.
-    pub fn honours_stream_options(self) -> bool {
-        match self {
-            BackendKind::Vllm | BackendKind::Sglang | BackendKind::Openai => true,
-            BackendKind::Mindie => false,
-        }
-    }
-}
+/// Kind of inference backend; decides request rewriting, quirks, and how load is read
+/// (defined next to the load adapters in tollgate-route).
+pub use tollgate_route::adapter::BackendKind;
 
 /// URL scheme of a backend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -203,6 +178,29 @@ pub struct Backend {
     pub api_key: Option<String>,
     /// Extra CA bundle for TLS to this backend.
     pub ca_file: Option<PathBuf>,
+    /// Management listener (MindIE: health and `/v1/status`); `None` = the API listener.
+    pub management: Option<Endpoint>,
+    /// Metrics listener (MindIE: Prometheus `/metrics`); `None` = the API listener.
+    pub metrics: Option<Endpoint>,
+    /// In-flight requests at which the backend counts as saturated (0 = no cap).
+    pub max_inflight: u32,
+}
+
+/// A secondary listener of a backend (MindIE's management and metrics ports).
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// http or https.
+    pub scheme: Scheme,
+    /// Host name (Host header, TLS SNI).
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// Addresses resolved at load time.
+    pub addrs: Vec<SocketAddr>,
+    /// Path prefix.
+    pub base_path: String,
+    /// Host header value.
+    pub host_header: String,
 }
 
 impl fmt::Debug for Backend {
@@ -217,17 +215,20 @@ impl fmt::Debug for Backend {
             .field("base_path", &self.base_path)
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
             .field("ca_file", &self.ca_file)
+            .field("management", &self.management)
+            .field("metrics", &self.metrics)
+            .field("max_inflight", &self.max_inflight)
             .finish()
     }
 }
 
-/// A client-facing model name and the backends that serve it.
+/// A client-facing (virtual) model name and how its requests are routed to pools.
 #[derive(Debug, Clone)]
 pub struct Model {
     /// Name clients send in `model`.
     pub name: String,
-    /// Indices into `Config::backends`.
-    pub backends: Vec<usize>,
+    /// Route rules and the default split (indices into `Config::pools`).
+    pub routing: tollgate_route::VirtualModel,
     /// `owned_by` in `/v1/models`.
     pub owned_by: String,
 }

@@ -32,7 +32,15 @@ fn good_config_compiles_with_defaults() {
     let c = tollgate_config::parse_str(GOOD, "t.toml", Path::new(".")).unwrap();
     assert_eq!(c.workers, 2);
     assert_eq!(c.backends.len(), 2);
-    assert_eq!(c.model("llama").unwrap().1.backends, vec![0, 1]);
+    let m = c.model("llama").unwrap().1;
+    let pool = &c.pools[m.routing.default.targets[0].0];
+    let members: Vec<usize> = pool.members().map(|m| m.backend).collect();
+    assert_eq!(members, vec![0, 1]);
+    assert_eq!(pool.name, "model:llama");
+    // MindIE's management and metrics listeners default to the next two ports.
+    assert_eq!(c.backends[1].management.as_ref().unwrap().port, 8002);
+    assert_eq!(c.backends[1].metrics.as_ref().unwrap().port, 8003);
+    assert!(c.backends[0].management.is_none());
     assert_eq!(c.limits.max_body_bytes, 16 << 20);
     assert_eq!(c.limits.max_request_line_bytes, 8192);
     assert_eq!(c.upstream.retries, 1);

@@ -29,6 +29,12 @@ pub struct Record<'a> {
     pub model: Option<&'a str>,
     /// Backend that served the response, when one did.
     pub backend: Option<&'a str>,
+    /// Pool the request was routed to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pool: Option<&'a str>,
+    /// Route rule that chose the pool (absent = the model's default).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub route: Option<&'a str>,
     /// Status sent to the client.
     pub status: u16,
     /// Whether the response was an SSE stream.

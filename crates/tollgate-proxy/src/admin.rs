@@ -85,8 +85,16 @@ async fn serve(mut s: TcpStream, shared: Arc<Shared>) {
             }
         }
         (Method::Get, "/metrics") => {
-            let body = shared.metrics.render();
+            let mut body = shared.metrics.render();
+            let snap = shared.snapshot.load_full();
+            crate::routing::render_backends(&snap, &shared.route.load.load(), &mut body);
             respond(&mut s, 200, "text/plain; version=0.0.4", body.into_bytes()).await;
+        }
+        (Method::Get, "/admin/backends") => {
+            let snap = shared.snapshot.load_full();
+            let v = crate::routing::backends_json(&snap, &shared.route.load.load());
+            let body = serde_json::to_vec_pretty(&v).unwrap_or_default();
+            respond(&mut s, 200, "application/json", body).await;
         }
         (Method::Post, "/admin/reload") => {
             let r = shared.reload();

@@ -7,9 +7,12 @@
 mod access_log;
 mod admin;
 mod conn;
+mod control;
 mod inbound;
 mod metrics;
 pub mod pipeline;
+pub mod routing;
+pub mod scrape;
 mod server;
 mod shutdown;
 mod snapshot;

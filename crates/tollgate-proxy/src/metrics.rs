@@ -55,7 +55,22 @@ pub struct WorkerMetrics {
     pub client_aborts: u64,
     /// Content-scanning hits by (rule id, action, direction).
     pub scan_hits: HashMap<ScanKey, u64>,
+    /// Backend picks by (pool, backend, policy).
+    pub picks: HashMap<PickKey, u64>,
+    /// Picks that went to a backend credited with the prompt's prefix.
+    pub prefix_matched: u64,
+    /// Picks served by a lower-priority tier.
+    pub tier_fallbacks: u64,
+    /// Picks made with no healthy backend left (health ignored).
+    pub fail_open: u64,
+    /// Ejections this worker triggered.
+    pub ejections: u64,
+    /// Retries refused by the retry budget.
+    pub retry_budget_exhausted: u64,
 }
+
+/// Key of the picks counter: (pool, backend, policy).
+pub type PickKey = (Arc<str>, Arc<str>, &'static str);
 
 /// Key of the scan-hits counter: (rule id, action, direction).
 pub type ScanKey = (&'static str, &'static str, &'static str);
@@ -91,6 +106,12 @@ impl WorkerMetrics {
             stream_errors: 0,
             client_aborts: 0,
             scan_hits: HashMap::new(),
+            picks: HashMap::new(),
+            prefix_matched: 0,
+            tier_fallbacks: 0,
+            fail_open: 0,
+            ejections: 0,
+            retry_budget_exhausted: 0,
         }
     }
 }
@@ -129,6 +150,9 @@ impl SharedMetrics {
         let mut errors: HashMap<&(Arc<str>, &'static str), u64> = HashMap::new();
         let mut tokens: HashMap<&(Arc<str>, &'static str), u64> = HashMap::new();
         let mut scan: HashMap<&ScanKey, u64> = HashMap::new();
+        let mut picks: HashMap<&PickKey, u64> = HashMap::new();
+        let (mut pmatch, mut tfall, mut fopen, mut ejections, mut rbx) =
+            (0u64, 0u64, 0u64, 0u64, 0u64);
         let mut dur = hist();
         let mut ttft = hist();
         let (mut retries, mut bin, mut bout, mut ac, mut astr, mut ct, mut serr, mut aborts) =
@@ -146,6 +170,14 @@ impl SharedMetrics {
             for (k, v) in &s.tokens {
                 *tokens.entry(k).or_default() += v;
             }
+            for (k, v) in &s.picks {
+                *picks.entry(k).or_default() += v;
+            }
+            pmatch += s.prefix_matched;
+            tfall += s.tier_fallbacks;
+            fopen += s.fail_open;
+            ejections += s.ejections;
+            rbx += s.retry_budget_exhausted;
             let _ = dur.add(&s.duration_us);
             let _ = ttft.add(&s.ttft_us);
             retries += s.retries;
@@ -218,6 +250,56 @@ impl SharedMetrics {
             "counter",
             "Retries on a different backend before the first byte.",
             retries as f64,
+        );
+        scalar(
+            &mut out,
+            "tollgate_retry_budget_exhausted_total",
+            "counter",
+            "Retries refused because the retry budget was spent.",
+            rbx as f64,
+        );
+        let _ = writeln!(
+            out,
+            "# HELP tollgate_route_picks_total Backend picks by pool, backend and policy."
+        );
+        let _ = writeln!(out, "# TYPE tollgate_route_picks_total counter");
+        let mut pk: Vec<_> = picks.into_iter().collect();
+        pk.sort_by(|a, b| a.0.cmp(b.0));
+        for ((p, b, pol), v) in pk {
+            let _ = writeln!(
+                out,
+                "tollgate_route_picks_total{{pool=\"{}\",backend=\"{}\",policy=\"{pol}\"}} {v}",
+                esc(p),
+                esc(b)
+            );
+        }
+        scalar(
+            &mut out,
+            "tollgate_route_prefix_matched_total",
+            "counter",
+            "Picks that went to a backend credited with the prompt's prefix (prefix_affinity).",
+            pmatch as f64,
+        );
+        scalar(
+            &mut out,
+            "tollgate_route_tier_fallbacks_total",
+            "counter",
+            "Picks served by a lower-priority tier because the higher tiers were unhealthy or saturated.",
+            tfall as f64,
+        );
+        scalar(
+            &mut out,
+            "tollgate_route_fail_open_total",
+            "counter",
+            "Picks made with no healthy backend left in the pool (health ignored).",
+            fopen as f64,
+        );
+        scalar(
+            &mut out,
+            "tollgate_backend_ejections_total",
+            "counter",
+            "Passive-health ejections (consecutive failures).",
+            ejections as f64,
         );
         scalar(
             &mut out,

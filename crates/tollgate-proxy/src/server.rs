@@ -27,6 +27,8 @@ pub struct Shared {
     pub admin_stop: AtomicBool,
     /// Metrics slots and control counters.
     pub metrics: SharedMetrics,
+    /// Routing state that outlives reloads (backend states, prefix table, scraped load).
+    pub route: crate::routing::RouteShared,
     config_path: Option<PathBuf>,
     reloading: AtomicBool,
 }
@@ -81,7 +83,7 @@ impl Shared {
         if cfg.access_log != old.access_log {
             return Err("log.access_log cannot change on reload; restart to change it".into());
         }
-        let next = build_snapshot(cfg, cur.generation + 1)?;
+        let next = build_snapshot(cfg, cur.generation + 1, Some(&self.route))?;
         let g = next.generation;
         self.snapshot.store(Arc::new(next));
         Ok(g)
@@ -99,6 +101,7 @@ pub struct ServerHandle {
     shared: Arc<Shared>,
     workers: Vec<JoinHandle<()>>,
     admin: Option<JoinHandle<()>>,
+    control: Option<crate::control::Control>,
     log: Option<access_log::Writer>,
 }
 
@@ -128,6 +131,9 @@ impl ServerHandle {
         self.shutdown();
         for h in self.workers.drain(..) {
             let _ = h.join();
+        }
+        if let Some(c) = self.control.take() {
+            c.stop();
         }
         self.shared.admin_stop.store(true, Ordering::Relaxed);
         if let Some(h) = self.admin.take() {
@@ -184,7 +190,8 @@ pub fn start(config: Config, config_path: Option<PathBuf>) -> Result<ServerHandl
     let listen = config.listen.clone();
     let (logger, log_thread) =
         access_log::start(&config.access_log).map_err(|e| format!("log.access_log: {e}"))?;
-    let snap = build_snapshot(config, 1)?;
+    let route = crate::routing::RouteShared::new(workers, config.routing.prefix_table_slots);
+    let snap = build_snapshot(config, 1, Some(&route))?;
     let mut per_worker: Vec<crate::worker::Listeners> = (0..workers).map(|_| Vec::new()).collect();
     let mut http_addr = None;
     let mut https_addr = None;
@@ -214,6 +221,7 @@ pub fn start(config: Config, config_path: Option<PathBuf>) -> Result<ServerHandl
         draining: AtomicBool::new(false),
         admin_stop: AtomicBool::new(false),
         metrics: SharedMetrics::new(&drivers),
+        route,
         config_path,
         reloading: AtomicBool::new(false),
     });
@@ -231,6 +239,8 @@ pub fn start(config: Config, config_path: Option<PathBuf>) -> Result<ServerHandl
     }
     drop(logger);
     let admin = crate::admin::spawn(admin_l, shared.clone()).map_err(|e| format!("admin: {e}"))?;
+    let control =
+        crate::control::spawn(shared.clone()).map_err(|e| format!("control thread: {e}"))?;
     Ok(ServerHandle {
         http_addr,
         https_addr,
@@ -238,6 +248,7 @@ pub fn start(config: Config, config_path: Option<PathBuf>) -> Result<ServerHandl
         shared,
         workers: handles,
         admin: Some(admin),
+        control: Some(control),
         log: log_thread,
     })
 }

@@ -41,10 +41,17 @@ pub struct Snapshot {
     pub model_names: Vec<Arc<str>>,
     /// Pre-rendered `GET /v1/models` body.
     pub models_json: Bytes,
+    /// Routing view: backend states, caps, prefix table, pool labels.
+    pub route: crate::routing::RouteRt,
 }
 
 /// Build a snapshot; fails (keeping the old one in force) if TLS material cannot be loaded.
-pub fn build_snapshot(config: Config, generation: u64) -> Result<Snapshot, String> {
+/// `route` carries backend state across reloads; `None` (config checks) uses a throwaway one.
+pub fn build_snapshot(
+    config: Config,
+    generation: u64,
+    route: Option<&crate::routing::RouteShared>,
+) -> Result<Snapshot, String> {
     let tls_acceptor = match &config.listen.tls {
         Some(files) => Some(monoio_rustls::TlsAcceptor::from(tls::server_config(
             &files.cert,
@@ -68,7 +75,7 @@ pub fn build_snapshot(config: Config, generation: u64) -> Result<Snapshot, Strin
             }
         });
     }
-    let pool_keys = config
+    let pool_keys: Vec<Arc<str>> = config
         .backends
         .iter()
         .map(|b| {
@@ -83,6 +90,10 @@ pub fn build_snapshot(config: Config, generation: u64) -> Result<Snapshot, Strin
             ))
         })
         .collect();
+    let route = match route {
+        Some(r) => r.build(&config, &pool_keys),
+        None => crate::routing::RouteShared::new(1, 1024).build(&config, &pool_keys),
+    };
     let backend_names = config
         .backends
         .iter()
@@ -118,5 +129,6 @@ pub fn build_snapshot(config: Config, generation: u64) -> Result<Snapshot, Strin
         backend_names,
         model_names,
         models_json,
+        route,
     })
 }

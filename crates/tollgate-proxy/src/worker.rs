@@ -4,7 +4,6 @@
 //! snapshots (read with one atomic load) and the worker's own metrics publish slot.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -36,8 +35,10 @@ pub struct Worker {
     pub metrics: RefCell<WorkerMetrics>,
     /// Request id generator of this core.
     pub ids: RefCell<RequestIdGen>,
-    /// Round-robin cursor per model name.
-    pub rr: RefCell<HashMap<Arc<str>, usize>>,
+    /// This core's selection state (round-robin cursors, weights, random source, scratch).
+    pub route: RefCell<tollgate_route::Local>,
+    /// This core's retry budget window.
+    pub retry_budget: RefCell<RetryBudget>,
     /// Access log sender.
     pub log: AccessLogger,
     /// Fires when the process starts draining.
@@ -90,6 +91,43 @@ impl Worker {
     }
 }
 
+/// Retries allowed per one-second window: `min_per_sec + requests × percent / 100`, so a
+/// failing backend cannot multiply the load on the others (Envoy/Finagle retry budgets).
+#[derive(Debug, Default)]
+pub struct RetryBudget {
+    window_start_ms: u64,
+    requests: u64,
+    retries: u64,
+}
+
+impl RetryBudget {
+    fn roll(&mut self, now_ms: u64) {
+        if now_ms.saturating_sub(self.window_start_ms) >= 1000 {
+            self.window_start_ms = now_ms;
+            self.requests = 0;
+            self.retries = 0;
+        }
+    }
+
+    /// Count a request.
+    pub fn request(&mut self, now_ms: u64) {
+        self.roll(now_ms);
+        self.requests += 1;
+    }
+
+    /// Take a retry if the budget allows it.
+    pub fn try_retry(&mut self, now_ms: u64, percent: u32, min_per_sec: u32) -> bool {
+        self.roll(now_ms);
+        let allowed = u64::from(min_per_sec) + self.requests * u64::from(percent) / 100;
+        if self.retries < allowed {
+            self.retries += 1;
+            true
+        } else {
+            false
+        }
+    }
+}
+
 /// Listeners handed to a worker: (socket, is_tls).
 pub type Listeners = Vec<(std::net::TcpListener, bool)>;
 
@@ -124,7 +162,10 @@ pub fn spawn(
                     pool: Pool::default(),
                     metrics: RefCell::new(WorkerMetrics::new(driver)),
                     ids: RefCell::new(RequestIdGen::new(boot, id as u16)),
-                    rr: RefCell::new(HashMap::new()),
+                    route: RefCell::new(tollgate_route::Local::new(
+                        (id as u64 + 1) ^ u64::from(boot),
+                    )),
+                    retry_budget: RefCell::new(RetryBudget::default()),
                     log,
                     shutdown: LocalShutdown::new(),
                     active_conns: Cell::new(0),

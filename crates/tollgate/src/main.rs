@@ -88,7 +88,7 @@ fn check(path: &Path) -> ExitCode {
         ),
         None => String::new(),
     };
-    match tollgate_proxy::build_snapshot(cfg, 1) {
+    match tollgate_proxy::build_snapshot(cfg, 1, None) {
         Ok(_) => {
             println!("{}: ok ({b} backends, {m} models{scan})", path.display());
             ExitCode::SUCCESS

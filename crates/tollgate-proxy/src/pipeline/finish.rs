@@ -68,6 +68,8 @@ pub fn finish(w: &Rc<Worker>, snap: &Arc<Snapshot>, rq: &ReqCtx) {
             path: &rq.path,
             model: rq.model.as_deref(),
             backend: rq.backend.as_deref(),
+            pool: rq.pool.as_deref(),
+            route: rq.route_rule.as_deref(),
             status: rq.status,
             stream: rq.stream,
             bytes_in: rq.bytes_in,

@@ -33,6 +33,48 @@ pub struct Inspected {
     pub body: Bytes,
     /// The body with `include_usage` forced on (for backends that honour `stream_options`).
     pub body_with_usage: Option<Bytes>,
+    /// The client's `model` value.
+    pub model: Arc<str>,
+    /// `max_tokens` / `max_completion_tokens`, when a non-negative integer.
+    pub max_tokens: Option<u64>,
+    /// Raw JSON of `messages` (chat) or `prompt` (completions), as the client sent it: what
+    /// prefix affinity hashes. Empty when absent.
+    pub prompt_raw: Bytes,
+}
+
+impl Inspected {
+    /// Rewrite `model` to `name` in the bodies sent upstream (a pool's model name). Only the
+    /// model string changes; every other byte stays as sent.
+    pub fn rewrite_model(&mut self, name: &str) -> Result<(), Error> {
+        if *self.model == *name {
+            return Ok(());
+        }
+        self.body = splice_model(&self.body, name)?;
+        if let Some(b) = &self.body_with_usage {
+            self.body_with_usage = Some(splice_model(b, name)?);
+        }
+        Ok(())
+    }
+}
+
+#[derive(Deserialize)]
+struct ModelOnly<'a> {
+    #[serde(borrow)]
+    model: &'a serde_json::value::RawValue,
+}
+
+fn splice_model(body: &Bytes, name: &str) -> Result<Bytes, Error> {
+    let m: ModelOnly<'_> = serde_json::from_slice(body)
+        .map_err(|e| invalid(format!("Invalid JSON body: {e}")).with_code("invalid_json"))?;
+    let raw = m.model.get();
+    let start = raw.as_ptr() as usize - body.as_ptr() as usize;
+    let end = start + raw.len();
+    let enc = serde_json::to_vec(name).map_err(|e| Error::internal(format!("model name: {e}")))?;
+    let mut out = Vec::with_capacity(body.len() + enc.len());
+    out.extend_from_slice(&body[..start]);
+    out.extend_from_slice(&enc);
+    out.extend_from_slice(&body[end..]);
+    Ok(Bytes::from(out))
 }
 
 #[derive(Deserialize)]
@@ -41,6 +83,14 @@ struct Head<'a> {
     model: Option<Cow<'a, str>>,
     stream: Option<bool>,
     stream_options: Option<StreamOptions>,
+    #[serde(borrow)]
+    messages: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow)]
+    prompt: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow)]
+    max_tokens: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow)]
+    max_completion_tokens: Option<&'a serde_json::value::RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -90,6 +140,18 @@ pub fn inspect(
         .and_then(|s| s.include_usage)
         .unwrap_or(false);
     let has_stream_options = h.stream_options.is_some();
+    let max_tokens = [h.max_completion_tokens, h.max_tokens]
+        .into_iter()
+        .flatten()
+        .find_map(|v| v.get().parse::<u64>().ok());
+    let prompt_raw = match h.messages.or(h.prompt) {
+        Some(raw) => {
+            let start = raw.get().as_ptr() as usize - body.as_ptr() as usize;
+            body.slice(start..start + raw.get().len())
+        }
+        None => Bytes::new(),
+    };
+    let model: Arc<str> = Arc::from(model);
     let body = scan_request(w, snap, body, rq)?;
     let body_with_usage = if stream && !client_wants_usage {
         Some(force_include_usage(&body, has_stream_options)?)
@@ -103,6 +165,9 @@ pub fn inspect(
         client_wants_usage,
         body,
         body_with_usage,
+        model,
+        max_tokens,
+        prompt_raw,
     })
 }
 
@@ -195,6 +260,20 @@ mod tests {
             serde_json::from_slice(&force_include_usage(&b, true).unwrap()).unwrap();
         assert_eq!(v["stream_options"]["include_usage"], true);
         assert_eq!(v["stream_options"]["x"], 1);
+    }
+
+    #[test]
+    fn model_rewrite_changes_only_the_model_string() {
+        let b = Bytes::from_static(
+            br#"{"stream":true, "model" : "chat","messages":[{"role":"user","content":"model"}]}"#,
+        );
+        let out = splice_model(&b, "meta/llama \"x\"").unwrap();
+        assert_eq!(
+            &out[..],
+            &br#"{"stream":true, "model" : "meta/llama \"x\"","messages":[{"role":"user","content":"model"}]}"#[..]
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["model"], "meta/llama \"x\"");
     }
 
     #[test]

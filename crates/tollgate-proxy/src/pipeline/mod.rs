@@ -27,6 +27,7 @@ use tollgate_http::RequestHead;
 use tollgate_sse::Usage;
 
 use crate::inbound::Inbound;
+use crate::routing;
 use crate::snapshot::Snapshot;
 use crate::worker::Worker;
 
@@ -81,6 +82,10 @@ pub struct ReqCtx {
     pub stream_error: bool,
     /// Content-scanning hits: (rule index in the snapshot's rule set, direction).
     pub scan_hits: Vec<(u32, tollgate_scan::Direction)>,
+    /// Pool the request was routed to.
+    pub pool: Option<Arc<str>>,
+    /// Route rule that chose the pool (`None` = the model's default).
+    pub route_rule: Option<Arc<str>>,
 }
 
 /// Handle one request whose head has been read. Runs `finish` exactly once.
@@ -114,6 +119,8 @@ pub async fn handle<W: AsyncWriteRent>(
         client_aborted: false,
         stream_error: false,
         scan_hits: Vec::new(),
+        pool: None,
+        route_rule: None,
     };
     let draining = w.shutdown.is_fired();
     let keep_alive = head.keep_alive && !draining;
@@ -180,16 +187,38 @@ async fn run<W: AsyncWriteRent>(
     };
 
     // 3. inspect_request — parse the JSON body once; everything later reads the parsed form.
-    let req = inspect::inspect(w, snap, api, body, rq)?;
+    let mut req = inspect::inspect(w, snap, api, body, rq)?;
     rq.model = snap.model_names.get(req.model_idx).cloned();
     rq.stream = req.stream;
 
+    // 4. select (resolve) — the virtual model's route rules pick a pool, once per request; a
+    //    pool that serves another model name gets the request's `model` rewritten.
+    let target = select::resolve(w, snap, head, &req)?;
+    rq.route_rule = target
+        .rule
+        .and_then(|i| snap.config.models.get(req.model_idx)?.routing.routes.get(i))
+        .map(|r| Arc::from(r.name.as_str()));
+    rq.pool = snap.route.pool_names.get(target.pool).cloned();
+    let pool_len = snap.config.pools.get(target.pool).map_or(0, |p| p.len());
+    if let Some(name) = snap
+        .config
+        .pools
+        .get(target.pool)
+        .and_then(|p| p.model.as_deref())
+    {
+        req.rewrite_model(name)?;
+    }
+    let routing = &snap.config.routing;
+    w.retry_budget.borrow_mut().request(routing::now_ms());
+
     // 4–6. select → forward → relay. A failure before the first response byte may go back to
-    //      select for a different backend (within `upstream.retries`); after it, never.
+    //      select for a different backend (within `upstream.retries` and the retry budget);
+    //      after it, never.
     let mut tried: Vec<usize> = Vec::with_capacity(2);
     let max_attempts = 1 + snap.config.upstream.retries as usize;
     loop {
-        let b = select::select(w, snap, req.model_idx, &tried)?;
+        let chosen = select::select(w, snap, &target, &req, &tried)?;
+        let b = chosen.backend;
         tried.push(b);
         rq.attempts += 1;
         let name = snap.backend_names.get(b).cloned();
@@ -197,27 +226,35 @@ async fn run<W: AsyncWriteRent>(
             let reply = forward::forward(w, snap, b, &req, &rq.id).await?;
             relay::relay(w, snap, b, &req, reply, inb, wr, rq, keep_alive).await
         };
-        match attempt.await {
+        let result = attempt.await;
+        drop(chosen.guard);
+        match result {
             Ok(action) => {
+                select::record_outcome(snap, w, b, false);
                 rq.backend = name;
                 return Ok(action);
             }
             Err(e) => {
-                if let Some(n) = &name
-                    && e.side == tollgate_core::Side::Upstream
-                {
-                    rq.upstream_errors.push((n.clone(), e.code()));
+                if e.side == tollgate_core::Side::Upstream {
+                    // 429 is the backend saying "busy", not "broken": no ejection for it.
+                    let overloaded = e.kind == ErrorKind::UpstreamOverloaded;
+                    select::record_outcome(snap, w, b, !overloaded);
+                    if let Some(n) = &name {
+                        rq.upstream_errors.push((n.clone(), e.code()));
+                    }
                 }
-                let more = tried.len() < max_attempts
-                    && tried.len()
-                        < snap
-                            .config
-                            .models
-                            .get(req.model_idx)
-                            .map_or(0, |m| m.backends.len());
+                let more = tried.len() < max_attempts && tried.len() < pool_len;
                 if e.retry && rq.bytes_out == 0 && more && !inb.is_closed() {
-                    w.m(|m| m.retries += 1);
-                    continue;
+                    let ok = w.retry_budget.borrow_mut().try_retry(
+                        routing::now_ms(),
+                        routing.retry_budget_percent,
+                        routing.min_retries_per_sec,
+                    );
+                    if ok {
+                        w.m(|m| m.retries += 1);
+                        continue;
+                    }
+                    w.m(|m| m.retry_budget_exhausted += 1);
                 }
                 rq.backend = name;
                 return Err(e);

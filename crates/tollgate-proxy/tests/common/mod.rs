@@ -67,6 +67,10 @@ pub fn config_for(fleet: &Fleet, extra: &str) -> String {
     let mut c = String::from(
         "workers = 2\n[listen]\nhttp = \"127.0.0.1:0\"\nadmin = \"127.0.0.1:0\"\n[log]\naccess_log = \"off\"\n",
     );
+    // Dataplane tests want a predictable spread (round-robin) unless they configure routing.
+    if !extra.contains("[routing]") {
+        c.push_str("[routing]\ndefault_policy = \"round_robin\"\n");
+    }
     c.push_str(extra);
     c.push('\n');
     let mut names = vec![];

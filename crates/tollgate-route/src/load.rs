@@ -1,0 +1,92 @@
+//! What a backend's own metrics say about its load, normalised across kinds (routing.md §1.4).
+//!
+//! The control thread fills one [`Scraped`] per backend per scrape (see `adapter` for where each
+//! field comes from per kind) and publishes them all at once in a [`LoadSnapshot`]; workers read
+//! the snapshot with one atomic load. A value older than the staleness bound is *unknown*, never
+//! idle: [`LoadSnapshot::fresh`] hides it.
+
+/// Load signals scraped from one backend. `None` = the backend kind does not expose it (or the
+/// scrape did not include it); policies treat a missing signal as unknown.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Scraped {
+    /// Requests waiting for admission (vLLM `num_requests_waiting`, SGLang `num_queue_reqs`,
+    /// MindIE `num_requests_waiting` / `waitingRequestNum`).
+    pub queue: Option<f64>,
+    /// Requests in the running batch.
+    pub running: Option<f64>,
+    /// KV cache usage 0..1 (vLLM `kv_cache_usage_perc`, SGLang `token_usage`, MindIE
+    /// `npu_cache_usage_perc` or `1 - free/total` NPU blocks).
+    pub kv_frac: Option<f64>,
+    /// KV capacity in tokens, when the backend reports it.
+    pub kv_capacity_tokens: Option<f64>,
+    /// Prefix-cache hit rate 0..1 (vLLM: from the counters' deltas; SGLang/MindIE: gauge).
+    pub prefix_hit: Option<f64>,
+    /// Raw prefix-cache counters (vLLM queries/hits, MindIE all_radix_match_num /
+    /// npu_radix_match_hit_num), kept to compute `prefix_hit` from deltas between scrapes.
+    pub prefix_counters: Option<(f64, f64)>,
+    /// Preemptions / retractions counter (cumulative).
+    pub preemptions: Option<f64>,
+}
+
+/// One backend's entry in a [`LoadSnapshot`].
+#[derive(Clone, Debug, Default)]
+pub struct BackendLoad {
+    /// Last successful scrape, if any.
+    pub scraped: Option<Scraped>,
+    /// When `scraped` was taken (router clock, ms).
+    pub scraped_at_ms: u64,
+    /// Last scrape error (for `/admin/backends`), if the last attempt failed.
+    pub scrape_error: Option<String>,
+    /// Active health probe: `Some(true)` passed, `Some(false)` failed, `None` not probed yet.
+    pub probe_ok: Option<bool>,
+    /// When the probe result was taken (router clock, ms).
+    pub probed_at_ms: u64,
+    /// Consecutive failed probes.
+    pub probe_failures: u32,
+    /// Gateway in-flight requests to this backend when `scraped` was taken: the difference to
+    /// the live count is what the gateway added or finished since, which the policies add to
+    /// the scraped queue (dead reckoning between scrapes).
+    pub inflight_at_scrape: u32,
+    /// Gateway in-flight tokens at scrape time (same use, for KV usage).
+    pub inflight_tokens_at_scrape: u64,
+}
+
+/// Every backend's scraped load, published by the control thread as one immutable value.
+#[derive(Clone, Debug, Default)]
+pub struct LoadSnapshot {
+    /// Config generation whose backend indices `backends` follows.
+    pub generation: u64,
+    /// Indexed like the config's backends.
+    pub backends: Vec<BackendLoad>,
+}
+
+impl LoadSnapshot {
+    /// The scraped signals of backend `b` if they are younger than `stale_after_ms` at `now_ms`;
+    /// `None` (unknown) otherwise, or when this snapshot belongs to another config generation.
+    pub fn fresh(
+        &self,
+        generation: u64,
+        b: usize,
+        now_ms: u64,
+        stale_after_ms: u64,
+    ) -> Option<(&Scraped, &BackendLoad)> {
+        if self.generation != generation {
+            return None;
+        }
+        let l = self.backends.get(b)?;
+        let s = l.scraped.as_ref()?;
+        if now_ms.saturating_sub(l.scraped_at_ms) > stale_after_ms {
+            return None;
+        }
+        Some((s, l))
+    }
+
+    /// Whether the last active probe of `b` failed (a backend never probed is not down).
+    pub fn probe_down(&self, generation: u64, b: usize) -> bool {
+        self.generation == generation
+            && self
+                .backends
+                .get(b)
+                .is_some_and(|l| l.probe_ok == Some(false))
+    }
+}
