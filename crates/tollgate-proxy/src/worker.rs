@@ -271,3 +271,22 @@ async fn accept_loop(w: Rc<Worker>, listener: monoio::net::TcpListener, tls: boo
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::RetryBudget;
+
+    #[test]
+    fn retry_budget_allows_min_plus_percent_per_second() {
+        let mut b = RetryBudget::default();
+        for _ in 0..100 {
+            b.request(1000);
+        }
+        // 3 + 100 × 20 % = 23 retries in this second, then none.
+        let granted = (0..50).filter(|_| b.try_retry(1500, 20, 3)).count();
+        assert_eq!(granted, 23);
+        // A new window starts afresh.
+        b.request(2100);
+        assert!(b.try_retry(2100, 20, 3));
+    }
+}

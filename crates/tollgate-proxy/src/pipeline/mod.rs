@@ -245,11 +245,15 @@ async fn run<W: AsyncWriteRent>(
                 }
                 let more = tried.len() < max_attempts && tried.len() < pool_len;
                 if e.retry && rq.bytes_out == 0 && more && !inb.is_closed() {
-                    let ok = w.retry_budget.borrow_mut().try_retry(
-                        routing::now_ms(),
-                        routing.retry_budget_percent,
-                        routing.min_retries_per_sec,
-                    );
+                    // A refused or timed-out connect reached no backend, so retrying it adds no
+                    // backend work: it does not spend the budget (which exists to stop retry
+                    // storms from multiplying the load on the backends that still answer).
+                    let ok = e.kind == ErrorKind::UpstreamConnect
+                        || w.retry_budget.borrow_mut().try_retry(
+                            routing::now_ms(),
+                            routing.retry_budget_percent,
+                            routing.min_retries_per_sec,
+                        );
                     if ok {
                         w.m(|m| m.retries += 1);
                         continue;
