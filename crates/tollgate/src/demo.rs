@@ -46,9 +46,17 @@ pub fn run(listen: &str, admin: &str, instant: bool) -> ExitCode {
         // Simulated personalities are named like tollgate backend kinds.
         let kind = b.personality.as_str();
         cfg.push_str(&format!(
-            "[[backends]]\nname = \"{}\"\nurl = \"http://{}\"\nkind = \"{kind}\"\n\n",
+            "[[backends]]\nname = \"{}\"\nurl = \"http://{}\"\nkind = \"{kind}\"\n",
             b.name, b.api_addr
         ));
+        // MindIE serves health/status and metrics on their own listeners.
+        if let Some(a) = b.management_addr {
+            cfg.push_str(&format!("management_url = \"http://{a}\"\n"));
+        }
+        if let Some(a) = b.metrics_addr {
+            cfg.push_str(&format!("metrics_url = \"http://{a}\"\n"));
+        }
+        cfg.push('\n');
         names.push(format!("\"{}\"", b.name));
         eprintln!(
             "tollgate demo: simulated {kind} backend {} on {}",
@@ -56,7 +64,7 @@ pub fn run(listen: &str, admin: &str, instant: bool) -> ExitCode {
         );
     }
     cfg.push_str(&format!(
-        "[[models]]\nname = \"{MODEL}\"\nbackends = [{}]\n",
+        "[[pools]]\nname = \"fleet\"\nbackends = [{}]\npolicy = \"prefix_affinity\"\n\n[[models]]\nname = \"{MODEL}\"\npool = \"fleet\"\n",
         names.join(", ")
     ));
     // Content scanning with the shipped rule sets (embedded, written next to the config).

@@ -79,6 +79,8 @@ fn check(path: &Path) -> ExitCode {
         Err(code) => return code,
     };
     let (b, m) = (cfg.backends.len(), cfg.models.len());
+    let routes: usize = cfg.models.iter().map(|m| m.routing.routes.len()).sum();
+    let pools = format!(", {} pools, {routes} routes", cfg.pools.len());
     let scan = match &cfg.scan {
         Some(r) => format!(
             ", {} scan rules from {} files, max_match_len {}",
@@ -90,7 +92,10 @@ fn check(path: &Path) -> ExitCode {
     };
     match tollgate_proxy::build_snapshot(cfg, 1, None) {
         Ok(_) => {
-            println!("{}: ok ({b} backends, {m} models{scan})", path.display());
+            println!(
+                "{}: ok ({b} backends, {m} models{pools}{scan})",
+                path.display()
+            );
             ExitCode::SUCCESS
         }
         Err(e) => {
