@@ -201,6 +201,7 @@ fn round(
     let mut out = LoadSnapshot {
         generation: snap.generation,
         backends: Vec::with_capacity(results.len()),
+        compact: Vec::new(),
     };
     for (b, (sc, pr, at)) in results.into_iter().enumerate() {
         let mut l = prev_of(b).cloned().unwrap_or_default();
@@ -241,5 +242,5 @@ fn round(
         }
         out.backends.push(l);
     }
-    out
+    out.seal()
 }

@@ -51,7 +51,9 @@ fn world() -> World {
                 ..BackendLoad::default()
             })
             .collect(),
-    };
+        compact: Vec::new(),
+    }
+    .seal();
     World {
         settings: Settings::default(),
         states,

@@ -58,9 +58,57 @@ pub struct LoadSnapshot {
     pub generation: u64,
     /// Indexed like the config's backends.
     pub backends: Vec<BackendLoad>,
+    /// What a pick reads, packed (one 48-byte entry per backend); built by [`Self::seal`].
+    pub compact: Vec<Compact>,
+}
+
+/// The pick-time view of one backend's scrape: plain numbers, NaN = unknown.
+#[derive(Clone, Copy, Debug)]
+pub struct Compact {
+    /// Scraped queue (NaN = unknown).
+    pub queue: f64,
+    /// Scraped KV usage (NaN = unknown).
+    pub kv: f64,
+    /// KV capacity in tokens (0 = unknown).
+    pub capacity: f64,
+    /// When scraped (router clock ms); `u64::MAX` = never.
+    pub at_ms: u64,
+    /// Gateway in-flight tokens at scrape time.
+    pub tokens_at: u64,
+    /// Gateway in-flight requests at scrape time.
+    pub inflight_at: u32,
+    /// The last active probe failed.
+    pub probe_down: bool,
+}
+
+impl Compact {
+    /// Pack one backend's entry.
+    pub fn of(l: &BackendLoad) -> Compact {
+        let s = l.scraped.as_ref();
+        Compact {
+            queue: s.and_then(|s| s.queue).unwrap_or(f64::NAN),
+            kv: s.and_then(|s| s.kv_frac).unwrap_or(f64::NAN),
+            capacity: s.and_then(|s| s.kv_capacity_tokens).unwrap_or(0.0),
+            at_ms: if s.is_some() {
+                l.scraped_at_ms
+            } else {
+                u64::MAX
+            },
+            tokens_at: l.inflight_tokens_at_scrape,
+            inflight_at: l.inflight_at_scrape,
+            probe_down: l.probe_ok == Some(false),
+        }
+    }
 }
 
 impl LoadSnapshot {
+    /// Build `compact` from `backends` (the publisher calls this once before publishing; an
+    /// unsealed snapshot still works, each pick packs the entries it reads).
+    pub fn seal(mut self) -> LoadSnapshot {
+        self.compact = self.backends.iter().map(Compact::of).collect();
+        self
+    }
+
     /// The scraped signals of backend `b` if they are younger than `stale_after_ms` at `now_ms`;
     /// `None` (unknown) otherwise, or when this snapshot belongs to another config generation.
     pub fn fresh(

@@ -112,10 +112,21 @@ impl Local {
     }
 }
 
-/// Whether backend `b` may take a request (not tried, not ejected, not probed down).
+/// The packed scrape of backend `b`, if the snapshot belongs to this config generation.
+fn compact(env: &Env<'_>, b: usize) -> Option<crate::load::Compact> {
+    if env.load.generation != env.generation {
+        return None;
+    }
+    match env.load.compact.get(b) {
+        Some(c) => Some(*c),
+        None => env.load.backends.get(b).map(crate::load::Compact::of),
+    }
+}
+
+/// Whether backend `b` may take a request (not ejected, not probed down).
 fn healthy(env: &Env<'_>, b: usize) -> bool {
     let ejected = env.states.get(b).is_some_and(|s| s.ejected(env.now_ms));
-    !ejected && !env.load.probe_down(env.generation, b)
+    !ejected && !compact(env, b).is_some_and(|c| c.probe_down)
 }
 
 /// Build a candidate: its in-flight counts, and its estimated queue and KV usage now — the
@@ -136,20 +147,21 @@ fn cand(env: &Env<'_>, backend: usize, weight: u32, pos: usize) -> Cand {
 }
 
 fn estimate(env: &Env<'_>, b: usize, r_now: u32, t_now: u64) -> (Option<f64>, Option<f64>) {
-    let Some((s, l)) = env
-        .load
-        .fresh(env.generation, b, env.now_ms, env.settings.stale_after_ms)
-    else {
+    let Some(c) = compact(env, b) else {
         return (None, None);
     };
-    let dr = f64::from(r_now) - f64::from(l.inflight_at_scrape);
-    let q = s.queue.map(|q| (q + dr.max(0.0)).max(0.0));
-    let kv = s.kv_frac.map(|kv| match s.kv_capacity_tokens {
-        Some(cap) if cap > 0.0 => {
-            let dt = t_now as f64 - l.inflight_tokens_at_scrape as f64;
-            (kv + dt.max(0.0) / cap).clamp(0.0, 1.0)
+    if c.at_ms == u64::MAX || env.now_ms.saturating_sub(c.at_ms) > env.settings.stale_after_ms {
+        return (None, None);
+    }
+    let dr = f64::from(r_now) - f64::from(c.inflight_at);
+    let q = (!c.queue.is_nan()).then(|| (c.queue + dr.max(0.0)).max(0.0));
+    let kv = (!c.kv.is_nan()).then(|| {
+        if c.capacity > 0.0 {
+            let dt = t_now as f64 - c.tokens_at as f64;
+            (c.kv + dt.max(0.0) / c.capacity).clamp(0.0, 1.0)
+        } else {
+            c.kv
         }
-        _ => kv,
     });
     (q, kv)
 }
@@ -465,9 +477,7 @@ fn prefix_affinity(pool: &Pool, env: &Env<'_>, ask: &Ask<'_>, local: &mut Local)
         }
     };
     if let Some(st) = env.states.get(chosen.backend) {
-        for &h in &local.hashes {
-            env.prefix.put(h, st.id);
-        }
+        env.prefix.record(&local.hashes, st.id);
     }
     (chosen, matched)
 }

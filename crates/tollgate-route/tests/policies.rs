@@ -29,6 +29,7 @@ impl World {
             load: LoadSnapshot {
                 generation: 1,
                 backends: vec![BackendLoad::default(); n],
+                compact: Vec::new(),
             },
             prefix: PrefixTable::new(1 << 12),
             now: 10_000,
