@@ -69,6 +69,8 @@ pub struct Compact {
     pub queue: f64,
     /// Scraped KV usage (NaN = unknown).
     pub kv: f64,
+    /// Scraped running batch (NaN = unknown).
+    pub running: f64,
     /// KV capacity in tokens (0 = unknown).
     pub capacity: f64,
     /// When scraped (router clock ms); `u64::MAX` = never.
@@ -88,6 +90,7 @@ impl Compact {
         Compact {
             queue: s.and_then(|s| s.queue).unwrap_or(f64::NAN),
             kv: s.and_then(|s| s.kv_frac).unwrap_or(f64::NAN),
+            running: s.and_then(|s| s.running).unwrap_or(f64::NAN),
             capacity: s.and_then(|s| s.kv_capacity_tokens).unwrap_or(0.0),
             at_ms: if s.is_some() {
                 l.scraped_at_ms

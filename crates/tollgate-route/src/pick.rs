@@ -67,6 +67,8 @@ struct Cand {
     tokens: u64,
     /// Estimated queue now (`None` = unknown).
     queue: Option<f64>,
+    /// Estimated outstanding requests (waiting + running) now (`None` = unknown).
+    outstanding: Option<f64>,
     /// Estimated KV usage now (`None` = unknown).
     kv: Option<f64>,
 }
@@ -134,7 +136,7 @@ fn healthy(env: &Env<'_>, b: usize) -> bool {
 /// unknown (no fresh scrape).
 fn cand(env: &Env<'_>, backend: usize, weight: u32, pos: usize) -> Cand {
     let (r_now, t_now) = env.states.get(backend).map_or((0, 0), |st| st.load());
-    let (queue, kv) = estimate(env, backend, r_now, t_now);
+    let (queue, outstanding, kv) = estimate(env, backend, r_now, t_now);
     Cand {
         backend,
         weight,
@@ -142,28 +144,41 @@ fn cand(env: &Env<'_>, backend: usize, weight: u32, pos: usize) -> Cand {
         inflight: r_now,
         tokens: t_now,
         queue,
+        outstanding,
         kv,
     }
 }
 
-fn estimate(env: &Env<'_>, b: usize, r_now: u32, t_now: u64) -> (Option<f64>, Option<f64>) {
+/// Dead reckoning with sign: what the gateway started since the scrape adds, what finished
+/// since subtracts (a drained queue reads as drained, not as its old value). Returns
+/// (waiting, waiting + running, KV usage), each `None` when unknown or stale.
+fn estimate(
+    env: &Env<'_>,
+    b: usize,
+    r_now: u32,
+    t_now: u64,
+) -> (Option<f64>, Option<f64>, Option<f64>) {
     let Some(c) = compact(env, b) else {
-        return (None, None);
+        return (None, None, None);
     };
     if c.at_ms == u64::MAX || env.now_ms.saturating_sub(c.at_ms) > env.settings.stale_after_ms {
-        return (None, None);
+        return (None, None, None);
     }
     let dr = f64::from(r_now) - f64::from(c.inflight_at);
-    let q = (!c.queue.is_nan()).then(|| (c.queue + dr.max(0.0)).max(0.0));
+    let q = (!c.queue.is_nan()).then(|| (c.queue + dr).max(0.0));
+    let o = (!c.queue.is_nan()).then(|| {
+        let run = if c.running.is_nan() { 0.0 } else { c.running };
+        (c.queue + run + dr).max(0.0)
+    });
     let kv = (!c.kv.is_nan()).then(|| {
         if c.capacity > 0.0 {
             let dt = t_now as f64 - c.tokens_at as f64;
-            (c.kv + dt.max(0.0) / c.capacity).clamp(0.0, 1.0)
+            (c.kv + dt / c.capacity).clamp(0.0, 1.0)
         } else {
             c.kv
         }
     });
-    (q, kv)
+    (q, o, kv)
 }
 
 fn saturated(env: &Env<'_>, c: &Cand) -> bool {
@@ -383,21 +398,22 @@ fn weighted(pool_idx: usize, pool: &Pool, local: &mut Local) -> Cand {
 }
 
 /// GIE-style score, lower is better:
-/// `w_q·q/max_q + w_kv·kv + w_t·tokens/max_tokens`, with unknown queue and KV counted as 1
-/// (saturated, not idle) and queue/KV estimated between scrapes from the gateway's own counts.
+/// `w_q·o/max_o + w_kv·kv + w_t·tokens/max_tokens`, where `o` = outstanding requests (waiting
+/// + running) at the backend; unknown `o` and KV count as 1 (saturated, not idle); both are
+/// estimated between scrapes from the gateway's own counts (dead reckoning).
 fn least_load(env: &Env<'_>, local: &mut Local) -> Cand {
     let s = env.settings;
     let mut max_q = 0.0f64;
     let mut max_t = 0u64;
     for c in &local.cand {
-        if let Some(q) = c.queue {
+        if let Some(q) = c.outstanding {
             max_q = max_q.max(q);
         }
         max_t = max_t.max(c.tokens);
     }
     let start = (local.rand() % local.cand.len() as u64) as usize;
     argmin(&local.cand, start, |c| {
-        let (q, kv) = (c.queue, c.kv);
+        let (q, kv) = (c.outstanding, c.kv);
         let qn = match q {
             Some(q) if max_q > 0.0 => q / max_q,
             Some(_) => 0.0,

@@ -103,28 +103,23 @@ impl PrefixTable {
         }
     }
 
-    /// Slot of block `i` of the chain whose first block hashed to `h0`: a chain's blocks sit
-    /// in consecutive slots (a 64-block walk touches 8 cache lines in order, not 64 random
-    /// ones). The stored tag is the block's own hash, so only the exact prefix matches.
-    fn slot(&self, h0: u64, i: usize, h: u64) -> (&AtomicU64, u64) {
-        let base = fold(h0, K2);
-        let idx = (base.wrapping_add(i as u64) & self.mask) as usize;
+    /// Slot of block `i` of a chain: blocks sit in runs of 8 consecutive slots (one cache line)
+    /// placed by the hash of the run's first block, so a 64-block walk touches 8 lines in order,
+    /// and two prompts that share a head but diverge in a run only collide inside that run. The
+    /// stored tag is the block's own hash, so only the exact prefix matches.
+    fn slot(&self, hashes: &[u64], i: usize) -> (&AtomicU64, u64) {
+        let run = hashes.get(i & !7).copied().unwrap_or(0);
+        let h = hashes.get(i).copied().unwrap_or(0);
+        let idx = (fold(run, K2).wrapping_add((i & 7) as u64) & self.mask) as usize;
         let tag = ((h >> TAG_SHIFT) | 1) & (u64::MAX >> TAG_SHIFT);
         (&self.slots[idx.min(self.slots.len() - 1)], tag)
-    }
-
-    fn get(&self, h0: u64, i: usize, h: u64) -> Option<u16> {
-        let (s, tag) = self.slot(h0, i, h);
-        let v = s.load(Ordering::Relaxed);
-        (v >> TAG_SHIFT == tag).then_some(v as u16)
     }
 
     /// Record that every prefix in `hashes` went to backend `id`. Skips slots that already say
     /// so, to keep the cache lines shared between cores.
     pub fn record(&self, hashes: &[u64], id: u16) {
-        let Some(&h0) = hashes.first() else { return };
-        for (i, &h) in hashes.iter().enumerate() {
-            let (s, tag) = self.slot(h0, i, h);
+        for i in 0..hashes.len() {
+            let (s, tag) = self.slot(hashes, i);
             let v = (tag << TAG_SHIFT) | u64::from(id);
             if s.load(Ordering::Relaxed) != v {
                 s.store(v, Ordering::Relaxed);
@@ -135,12 +130,14 @@ impl PrefixTable {
     /// Longest recorded prefix: `(blocks matched, backend id of the deepest match)`. Walks from
     /// the first block and stops at the first miss (a chain hash cannot match past a miss).
     pub fn longest(&self, hashes: &[u64]) -> Option<(usize, u16)> {
-        let &h0 = hashes.first()?;
         let mut best = None;
-        for (i, &h) in hashes.iter().enumerate() {
-            match self.get(h0, i, h) {
-                Some(id) => best = Some((i + 1, id)),
-                None => break,
+        for i in 0..hashes.len() {
+            let (s, tag) = self.slot(hashes, i);
+            let v = s.load(Ordering::Relaxed);
+            if v >> TAG_SHIFT == tag {
+                best = Some((i + 1, v as u16));
+            } else {
+                break;
             }
         }
         best
@@ -196,6 +193,29 @@ mod tests {
             t.longest(&h),
             Some((2, 7)),
             "shared head now points at 7; tail was overwritten"
+        );
+    }
+
+    #[test]
+    fn conversations_sharing_a_system_prompt_keep_their_own_tails() {
+        // A and B share 8 blocks (one run of slots) and each has 8 private blocks.
+        let t = PrefixTable::new(1 << 12);
+        let head = vec![b's'; 8 * 16];
+        let mut a = head.clone();
+        a.extend_from_slice(&[b'a'; 8 * 16]);
+        let mut b = head;
+        b.extend_from_slice(&[b'b'; 8 * 16]);
+        let (mut ha, mut hb) = (Vec::new(), Vec::new());
+        block_hashes(&a, 16, 64, 1, &mut ha);
+        block_hashes(&b, 16, 64, 1, &mut hb);
+        t.record(&ha, 1);
+        assert_eq!(t.longest(&ha), Some((16, 1)));
+        t.record(&hb, 2);
+        assert_eq!(t.longest(&hb), Some((16, 2)));
+        assert_eq!(
+            t.longest(&ha),
+            Some((16, 1)),
+            "B must not erase A's private blocks"
         );
     }
 }

@@ -48,7 +48,7 @@ use rand_chacha::ChaCha8Rng;
 
 use kv::{KvCache, U64Map};
 pub use step::step_time_ms;
-pub use virtual_time::{RequestResult, VirtualFleet};
+pub use virtual_time::{RequestResult, VirtualFleet, VirtualRouter};
 
 /// Consecutive steps that schedule nothing while work is waiting before the head request is
 /// dropped (finished with 0 tokens). Only a request that can never fit reaches it (submit-time

@@ -1,5 +1,7 @@
 //! Engine behaviour tests, checked against the routing.md §3.2 sanity table (±10%).
 
+use std::collections::HashMap;
+
 use super::*;
 
 /// Tolerance against the §3.2 sanity table.
@@ -426,4 +428,127 @@ fn reqs_group(tokens: &[u32]) -> u64 {
     (0..16u64)
         .find(|g| prompt(1000 + g, 1)[0] == tokens[0])
         .unwrap_or(0)
+}
+
+/// Records every [`VirtualRouter`] callback; routes round-robin and ticks every 5 ms.
+#[derive(Default)]
+struct Recorder {
+    next: usize,
+    tick_at: u64,
+    /// (time, kind, id, backend): kind 0 = routed, 1 = first token, 2 = finish, 3 = tick.
+    log: Vec<(u64, u8, u64, usize)>,
+    routed: HashMap<u64, usize>,
+    tokens: HashMap<u64, u32>,
+}
+
+impl VirtualRouter for Recorder {
+    fn route(&mut self, now_us: u64, gauges: &[Gauges], req: &SimRequest) -> usize {
+        assert_eq!(gauges.len(), 3);
+        self.next += 1;
+        let b = self.next % 3;
+        self.routed.insert(req.id, b);
+        self.log.push((now_us, 0, req.id, b));
+        b
+    }
+
+    fn on_token(&mut self, id: u64, backend: usize, seq: u32, _t_us: u64) {
+        assert_eq!(self.routed.get(&id), Some(&backend));
+        let n = self.tokens.entry(id).or_default();
+        assert_eq!(*n, seq, "tokens of {id} in order");
+        *n += 1;
+    }
+
+    fn on_first_token(&mut self, id: u64, backend: usize, t_us: u64) {
+        self.log.push((t_us, 1, id, backend));
+    }
+
+    fn on_finish(&mut self, id: u64, backend: usize, t_us: u64) {
+        self.log.push((t_us, 2, id, backend));
+    }
+
+    fn next_tick_us(&self) -> Option<u64> {
+        Some(self.tick_at)
+    }
+
+    fn on_tick(&mut self, now_us: u64, gauges: &[Gauges]) {
+        assert_eq!(gauges.len(), 3);
+        assert!(now_us >= self.tick_at);
+        self.log.push((now_us, 3, 0, 0));
+        self.tick_at = now_us + 5_000;
+    }
+}
+
+#[test]
+fn virtual_router_callbacks_fire_once_per_request_in_time_order() {
+    let reqs: Vec<SimRequest> = (0..60u64)
+        .map(|i| SimRequest {
+            id: i,
+            prompt_tokens: prompt(i % 7, 200 + 50 * (i as usize % 5)),
+            max_tokens: 5 + (i % 11) as u32,
+            arrival_us: i * 7_000,
+        })
+        .collect();
+    let mut fleet = VirtualFleet::new(
+        (0..3)
+            .map(|s| Engine::new(Personality::Vllm, EngineParams::default(), s))
+            .collect(),
+    );
+    let mut rec = Recorder::default();
+    let res = fleet.run_with(reqs, &mut rec);
+    assert_eq!(res.len(), 60);
+    assert!(
+        rec.log.windows(2).all(|w| w[0].0 <= w[1].0),
+        "callbacks out of time order"
+    );
+    for r in &res {
+        let of = |kind: u8| -> Vec<(u64, usize)> {
+            rec.log
+                .iter()
+                .filter(|e| e.1 == kind && e.2 == r.id)
+                .map(|e| (e.0, e.3))
+                .collect()
+        };
+        let (routed, first, fin) = (of(0), of(1), of(2));
+        assert_eq!(routed, vec![(r.arrival_us, r.backend)], "request {}", r.id);
+        assert_eq!(first, vec![(r.arrival_us + r.ttft_us, r.backend)]);
+        assert_eq!(fin, vec![(r.arrival_us + r.e2e_us, r.backend)]);
+        assert_eq!(rec.tokens.get(&r.id), Some(&r.completion_tokens));
+    }
+    // Ticks every 5 ms while work remains, none after the last finish.
+    let ticks: Vec<u64> = rec.log.iter().filter(|e| e.1 == 3).map(|e| e.0).collect();
+    let last_finish = res
+        .iter()
+        .map(|r| r.arrival_us + r.e2e_us)
+        .max()
+        .unwrap_or(0);
+    assert!(ticks.windows(2).all(|w| w[1] - w[0] == 5_000));
+    assert!(ticks.len() as u64 >= last_finish / 5_000);
+    assert!(ticks.last().is_some_and(|&t| t <= last_finish));
+}
+
+#[test]
+fn ticks_and_callbacks_do_not_change_the_outcome() {
+    let reqs: Vec<SimRequest> = (0..30u64)
+        .map(|i| SimRequest {
+            id: i,
+            prompt_tokens: prompt(i, 300),
+            max_tokens: 8,
+            arrival_us: i * 3_000,
+        })
+        .collect();
+    let fleet = || {
+        VirtualFleet::new(
+            (0..3)
+                .map(|s| Engine::new(Personality::Sglang, EngineParams::default(), s))
+                .collect(),
+        )
+    };
+    // Recorder routes round-robin starting at 1, like this closure.
+    let mut n = 0usize;
+    let plain = fleet().run(reqs.clone(), |_, _| {
+        n += 1;
+        n
+    });
+    let with = fleet().run_with(reqs, &mut Recorder::default());
+    assert_eq!(with, plain);
 }
