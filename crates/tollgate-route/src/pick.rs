@@ -399,7 +399,7 @@ fn weighted(pool_idx: usize, pool: &Pool, local: &mut Local) -> Cand {
 
 /// GIE-style score, lower is better:
 /// `w_q·o/max_o + w_kv·kv + w_t·tokens/max_tokens`, where `o` = outstanding requests (waiting
-/// + running) at the backend; unknown `o` and KV count as 1 (saturated, not idle); both are
+/// plus running) at the backend; unknown `o` and KV count as 1 (saturated, not idle); both are
 /// estimated between scrapes from the gateway's own counts (dead reckoning).
 fn least_load(env: &Env<'_>, local: &mut Local) -> Cand {
     let s = env.settings;
