@@ -125,18 +125,23 @@ fn compact(env: &Env<'_>, b: usize) -> Option<crate::load::Compact> {
     }
 }
 
-/// Whether backend `b` may take a request (not ejected, not probed down).
-fn healthy(env: &Env<'_>, b: usize) -> bool {
-    let ejected = env.states.get(b).is_some_and(|s| s.ejected(env.now_ms));
-    !ejected && !compact(env, b).is_some_and(|c| c.probe_down)
-}
-
 /// Build a candidate: its in-flight counts, and its estimated queue and KV usage now — the
 /// scraped values plus what the gateway added since the scrape (dead reckoning); `None` =
 /// unknown (no fresh scrape).
 fn cand(env: &Env<'_>, backend: usize, weight: u32, pos: usize) -> Cand {
+    let c = compact(env, backend);
+    cand_with(env, backend, weight, pos, c.as_ref())
+}
+
+fn cand_with(
+    env: &Env<'_>,
+    backend: usize,
+    weight: u32,
+    pos: usize,
+    c: Option<&crate::load::Compact>,
+) -> Cand {
     let (r_now, t_now) = env.states.get(backend).map_or((0, 0), |st| st.load());
-    let (queue, outstanding, kv) = estimate(env, backend, r_now, t_now);
+    let (queue, outstanding, kv) = estimate_with(env, c, r_now, t_now);
     Cand {
         backend,
         weight,
@@ -149,16 +154,33 @@ fn cand(env: &Env<'_>, backend: usize, weight: u32, pos: usize) -> Cand {
     }
 }
 
+/// A healthy member's candidate view (one read of its packed scrape), or `None` when it is
+/// ejected or probed down.
+fn healthy_cand(env: &Env<'_>, backend: usize, weight: u32, pos: usize) -> Option<Cand> {
+    if env
+        .states
+        .get(backend)
+        .is_some_and(|s| s.ejected(env.now_ms))
+    {
+        return None;
+    }
+    let c = compact(env, backend);
+    if c.is_some_and(|c| c.probe_down) {
+        return None;
+    }
+    Some(cand_with(env, backend, weight, pos, c.as_ref()))
+}
+
 /// Dead reckoning with sign: what the gateway started since the scrape adds, what finished
 /// since subtracts (a drained queue reads as drained, not as its old value). Returns
 /// (waiting, waiting + running, KV usage), each `None` when unknown or stale.
-fn estimate(
+fn estimate_with(
     env: &Env<'_>,
-    b: usize,
+    c: Option<&crate::load::Compact>,
     r_now: u32,
     t_now: u64,
 ) -> (Option<f64>, Option<f64>, Option<f64>) {
-    let Some(c) = compact(env, b) else {
+    let Some(c) = c else {
         return (None, None, None);
     };
     if c.at_ms == u64::MAX || env.now_ms.saturating_sub(c.at_ms) > env.settings.stale_after_ms {
@@ -204,11 +226,11 @@ fn candidates(
         for (t, tier) in pool.tiers.iter().enumerate() {
             cand.clear();
             for m in tier {
-                if untried(m.backend) && healthy(env, m.backend) {
-                    let c = self::cand(env, m.backend, m.weight.max(1), pos);
-                    if !want_unsaturated || !saturated(env, &c) {
-                        cand.push(c);
-                    }
+                if untried(m.backend)
+                    && let Some(c) = healthy_cand(env, m.backend, m.weight.max(1), pos)
+                    && (!want_unsaturated || !saturated(env, &c))
+                {
+                    cand.push(c);
                 }
                 pos += 1;
             }
@@ -316,10 +338,10 @@ fn fast_path(
         return None;
     }
     let usable = |m: &crate::model::Member| -> Option<Cand> {
-        if ask.tried.contains(&m.backend) || !healthy(env, m.backend) {
+        if ask.tried.contains(&m.backend) {
             return None;
         }
-        let c = cand(env, m.backend, m.weight.max(1), 0);
+        let c = healthy_cand(env, m.backend, m.weight.max(1), 0)?;
         (!saturated(env, &c)).then_some(c)
     };
     let chosen = match pool.policy {
