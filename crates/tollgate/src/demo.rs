@@ -101,6 +101,9 @@ pub fn run(listen: &str, admin: &str, instant: bool) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let Some(signals) = crate::signals() else {
+        return ExitCode::from(1);
+    };
     crate::announce(&handle);
     let base = handle
         .http_addr
@@ -137,7 +140,7 @@ Metrics: curl -s http://{admin_addr}/metrics     Stop: Ctrl-C
         cfg_path = path.display(),
         admin_addr = handle.admin_addr,
     );
-    let code = crate::run_until_signal(handle);
+    let code = crate::run_until_signal(handle, signals);
     fleet.shutdown();
     let _ = std::fs::remove_file(&path);
     let _ = std::fs::remove_dir_all(&rules_dir);

@@ -117,8 +117,24 @@ fn serve(path: &Path) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let Some(signals) = signals() else {
+        return ExitCode::from(1);
+    };
     announce(&handle);
-    run_until_signal(handle)
+    run_until_signal(handle, signals)
+}
+
+/// Install the SIGHUP/SIGTERM/SIGINT handlers. Done before the gateway announces its address,
+/// so a signal sent as soon as someone sees it (a supervisor, a test) is never lost: SIGHUP
+/// before the handler would be ignored under nohup, or kill the process otherwise.
+pub fn signals() -> Option<Signals> {
+    match Signals::new([SIGHUP, SIGTERM, SIGINT]) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            eprintln!("error: cannot install signal handlers: {e}");
+            None
+        }
+    }
 }
 
 /// Print where the gateway listens (tests and scripts read these lines).
@@ -133,14 +149,7 @@ pub fn announce(h: &tollgate_proxy::ServerHandle) {
 }
 
 /// Block on signals: SIGHUP reloads; SIGTERM/SIGINT drain and exit.
-pub fn run_until_signal(handle: tollgate_proxy::ServerHandle) -> ExitCode {
-    let mut signals = match Signals::new([SIGHUP, SIGTERM, SIGINT]) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: cannot install signal handlers: {e}");
-            return ExitCode::from(1);
-        }
-    };
+pub fn run_until_signal(handle: tollgate_proxy::ServerHandle, mut signals: Signals) -> ExitCode {
     for sig in signals.forever() {
         match sig {
             SIGHUP => {
