@@ -373,14 +373,7 @@ pub fn compile(
         {
             cx.err(&b.kind, &f("api_key"), "an openai backend needs api_key or api_key_env (the client's key is never forwarded)");
         }
-        let default_port = if parsed.tls { 443 } else { 80 };
-        let host_header = if parsed.port == default_port {
-            parsed.host.clone()
-        } else if parsed.host.contains(':') {
-            format!("[{}]:{}", parsed.host, parsed.port)
-        } else {
-            format!("{}:{}", parsed.host, parsed.port)
-        };
+        let host_header = parsed.host_header();
         let mut endpoint = |v: &Option<Spanned<String>>,
                             field: &str,
                             default_port: Option<u16>|
@@ -421,14 +414,7 @@ pub fn compile(
                     Vec::new()
                 }
             };
-            let dp = if u.tls { 443 } else { 80 };
-            let host_header = if u.port == dp {
-                u.host.clone()
-            } else if u.host.contains(':') {
-                format!("[{}]:{}", u.host, u.port)
-            } else {
-                format!("{}:{}", u.host, u.port)
-            };
+            let host_header = u.host_header();
             Some(Endpoint {
                 scheme: if u.tls { Scheme::Https } else { Scheme::Http },
                 host: u.host,
@@ -586,6 +572,20 @@ struct ParsedUrl {
     host: String,
     port: u16,
     path: String,
+}
+
+impl ParsedUrl {
+    /// The Host header value: the port only when it is not the scheme's default, IPv6 bracketed.
+    fn host_header(&self) -> String {
+        let default_port = if self.tls { 443 } else { 80 };
+        if self.port == default_port {
+            self.host.clone()
+        } else if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
 }
 
 /// Parse `http(s)://host[:port][/prefix]`. Strict: no user info, query or fragment.

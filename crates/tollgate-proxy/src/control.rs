@@ -237,9 +237,6 @@ fn round(
             }
             None => {}
         }
-        if l.probe_ok == Some(true) && l.probe_failures == 0 {
-            // logged once when a down backend recovers
-        }
         out.backends.push(l);
     }
     out.seal()

@@ -54,6 +54,17 @@ pub fn resolve(
         .models
         .get(req.model_idx)
         .ok_or_else(no_backend)?;
+    // The common case — no rules, one pool — needs neither the request's facts nor a draw.
+    if let ([], [(pool, _)]) = (
+        &model.routing.routes[..],
+        &model.routing.default.targets[..],
+    ) {
+        return Ok(Target {
+            pool: *pool,
+            rule: None,
+            counted_tokens: None,
+        });
+    }
     let hv = HeadView(head);
     let facts = Facts::new(&hv, &req.body);
     let r = w.route.borrow_mut().rand();
