@@ -37,6 +37,8 @@ pub struct Endpoint {
     pub authority: String,
     /// Path prefix from the URL (no trailing slash), e.g. `""` or `/gw`.
     pub base_path: String,
+    /// Extra request header lines, each `name: value\r\n` (see [`Endpoint::with_headers`]).
+    pub extra_headers: String,
 }
 
 impl Endpoint {
@@ -67,7 +69,22 @@ impl Endpoint {
             addr,
             authority: authority.to_string(),
             base_path: path.trim_end_matches('/').to_string(),
+            extra_headers: String::new(),
         })
+    }
+
+    /// Adds `Name: value` headers to every request (e.g. `Authorization: Bearer …`). Rejects a
+    /// name that is not an HTTP token, a value with CR, LF or NUL, and the framing headers the
+    /// client writes itself.
+    pub fn with_headers(mut self, headers: &[String]) -> Result<Endpoint, String> {
+        for h in headers {
+            let (name, value) = parse_header(h)?;
+            self.extra_headers.push_str(name);
+            self.extra_headers.push_str(": ");
+            self.extra_headers.push_str(value);
+            self.extra_headers.push_str("\r\n");
+        }
+        Ok(self)
     }
 
     /// A complete request (head + body) ready for one `write_all`.
@@ -75,8 +92,8 @@ impl Endpoint {
         let mut out = Vec::with_capacity(body.len() + 256);
         out.extend_from_slice(
             format!(
-                "{method} {}{path} HTTP/1.1\r\nhost: {}\r\nuser-agent: tollgate-loadtest\r\naccept: */*\r\n",
-                self.base_path, self.authority
+                "{method} {}{path} HTTP/1.1\r\nhost: {}\r\nuser-agent: tollgate-loadtest\r\naccept: */*\r\n{}",
+                self.base_path, self.authority, self.extra_headers
             )
             .as_bytes(),
         );
@@ -93,6 +110,38 @@ impl Endpoint {
         out.extend_from_slice(body);
         out
     }
+}
+
+/// Headers the client writes itself; a `--header` may not set them.
+const RESERVED: &[&str] = &[
+    "host",
+    "content-length",
+    "content-type",
+    "transfer-encoding",
+    "connection",
+];
+
+/// Splits `Name: value` and checks both halves.
+pub fn parse_header(h: &str) -> Result<(&str, &str), String> {
+    let (name, value) = h
+        .split_once(':')
+        .ok_or_else(|| format!("header {h:?}: expected `Name: value`"))?;
+    let (name, value) = (name.trim(), value.trim());
+    let token = |c: u8| c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c);
+    if name.is_empty() || !name.bytes().all(token) {
+        return Err(format!("header {h:?}: {name:?} is not a valid header name"));
+    }
+    if value.bytes().any(|c| matches!(c, b'\r' | b'\n' | 0)) {
+        return Err(format!(
+            "header {name}: the value may not contain CR, LF or NUL"
+        ));
+    }
+    if RESERVED.iter().any(|r| name.eq_ignore_ascii_case(r)) {
+        return Err(format!(
+            "header {name}: set by the load generator itself, cannot be overridden"
+        ));
+    }
+    Ok((name, value))
 }
 
 /// One keep-alive connection and its unconsumed received bytes.
@@ -327,4 +376,51 @@ async fn split_url(url: &str) -> Result<(Endpoint, String), String> {
         ep.base_path.clone()
     };
     Ok((ep, path))
+}
+
+#[cfg(test)]
+#[allow(clippy::panic)]
+mod tests {
+    use super::*;
+
+    fn ep() -> Endpoint {
+        Endpoint {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            authority: "127.0.0.1:8080".into(),
+            base_path: String::new(),
+            extra_headers: String::new(),
+        }
+    }
+
+    #[test]
+    fn extra_headers_go_into_every_request_head() {
+        let e = ep()
+            .with_headers(&[
+                "Authorization: Bearer sk-x".into(),
+                "x-portkey-provider:openai".into(),
+            ])
+            .unwrap_or_else(|e| panic!("{e}"));
+        let req =
+            String::from_utf8(e.request("POST", "/v1/chat/completions", "application/json", b"{}"))
+                .unwrap_or_default();
+        assert!(req.contains("\r\nAuthorization: Bearer sk-x\r\nx-portkey-provider: openai\r\n"));
+        assert!(req.ends_with("content-length: 2\r\n\r\n{}"));
+    }
+
+    #[test]
+    fn bad_headers_are_refused_with_the_reason() {
+        for (h, why) in [
+            ("no colon", "expected"),
+            (": v", "not a valid header name"),
+            ("a b: v", "not a valid header name"),
+            ("x: a\r\nevil: 1", "CR, LF or NUL"),
+            ("Content-Length: 5", "cannot be overridden"),
+            ("host: other", "cannot be overridden"),
+        ] {
+            match ep().with_headers(&[h.to_string()]) {
+                Ok(_) => panic!("{h:?} accepted"),
+                Err(e) => assert!(e.contains(why), "{h:?}: {e}"),
+            }
+        }
+    }
 }

@@ -1,15 +1,17 @@
 //! tollgate-loadtest: an LLM-aware load generator for tollgate's benchmarks.
 //!
 //! It drives OpenAI `POST /v1/chat/completions` (streaming or not) with seeded, generated
-//! workloads ([`workload`]: W1 shared prefix, W3 ShareGPT-like, W4 heavy tail) on a closed loop
+//! workloads ([`workload`]: fixed lengths, multi-turn sessions, W1 shared prefix, W3
+//! ShareGPT-like, W4 heavy tail) on a closed loop
 //! or an open-loop schedule ([`arrival`]: Poisson, Gamma, on/off bursts), measures each request
 //! from the client side ([`exec`]: TTFT, every inter-token gap, E2E, usage with cached tokens,
 //! errors by kind), aggregates them ([`stats`]: HDR percentiles, goodput against SLOs), scrapes
 //! the backends' Prometheus metrics before, during and after ([`prom`]: per-backend shares,
-//! prefix hit, imbalance CV), and writes JSON plus a Markdown row ([`report`]).
+//! prefix hit, imbalance CV), and writes JSON plus a Markdown row ([`report`]) and an SVG latency
+//! plot ([`plot`]).
 //!
-//! Layering: `dist`, `text`, `workload`, `arrival`, `http1`, `sse`, `openai`, `stats`, `prom`
-//! and `report` are pure (bytes and values in, values out) and unit-tested; `client`, `exec`
+//! Layering: `dist`, `text`, `workload`, `arrival`, `http1`, `sse`, `openai`, `stats`, `prom`,
+//! `report` and `plot` are pure (bytes and values in, values out) and unit-tested; `client`, `exec`
 //! and `run` are the tokio shell around them. Scenario files are parsed by [`scenario`].
 //!
 //! Entry points: [`scenario::load`] → [`run::run_blocking`] → [`report::table`].
@@ -25,6 +27,7 @@ pub mod dist;
 pub mod exec;
 pub mod http1;
 pub mod openai;
+pub mod plot;
 pub mod prom;
 pub mod report;
 pub mod run;

@@ -6,6 +6,7 @@
 //!     --model llama-3-8b --out w1-rr.json --label round_robin \
 //!     --backend-metrics http://127.0.0.1:19300/metrics http://127.0.0.1:19301/metrics
 //! tollgate-loadtest table w1-rr.json w1-pa.json
+//! tollgate-loadtest plot w1-rr.json w1-pa.json --out w1.svg
 //! tollgate-loadtest sample --scenario loadtest/route/w3.toml -n 1000
 //! ```
 
@@ -30,7 +31,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Cmd {
     /// Run a scenario against a target; print a Markdown row, write JSON.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Print a side-by-side Markdown table of result JSON files.
     Table {
         /// Result files written by `run --out`.
@@ -38,6 +39,18 @@ enum Cmd {
         /// Also print each run's per-backend table.
         #[arg(long)]
         backends: bool,
+    },
+    /// Draw TTFT / ITL / E2E percentile curves and requests per second of result JSON files
+    /// into one SVG.
+    Plot {
+        /// Result files written by `run --out`.
+        files: Vec<PathBuf>,
+        /// SVG file to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// Title (default: the first run's scenario name and description).
+        #[arg(long)]
+        title: Option<String>,
     },
     /// Print what a scenario would send: one line per request and length statistics.
     Sample {
@@ -99,12 +112,21 @@ struct RunArgs {
     /// Model name to send (overrides the scenario's `model`).
     #[arg(long)]
     model: Option<String>,
+    /// Extra request header `Name: value` (repeatable), e.g. `--header "Authorization: Bearer sk-…"`.
+    #[arg(long = "header", short = 'H', value_name = "NAME: VALUE")]
+    headers: Vec<String>,
+    /// Request path.
+    #[arg(long, default_value = "/v1/chat/completions")]
+    path: String,
     /// Row label (default: the scenario name).
     #[arg(long)]
     label: Option<String>,
     /// Write the JSON report here.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Also draw this run's latency plot (SVG) here.
+    #[arg(long)]
+    plot: Option<PathBuf>,
     /// Backend Prometheus endpoints to scrape before/after (and during) the run.
     #[arg(long, num_args = 1.., value_name = "URL")]
     backend_metrics: Vec<String>,
@@ -122,8 +144,9 @@ struct RunArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let res = match cli.cmd {
-        Cmd::Run(a) => cmd_run(a),
+        Cmd::Run(a) => cmd_run(*a),
         Cmd::Table { files, backends } => cmd_table(&files, backends),
+        Cmd::Plot { files, out, title } => cmd_plot(&files, &out, title.as_deref()),
         Cmd::Sample {
             scenario,
             count,
@@ -159,6 +182,8 @@ fn cmd_run(a: RunArgs) -> Result<(), String> {
     let mut opts = RunOptions::new(&a.target);
     opts.model = a.model;
     opts.label = a.label;
+    opts.headers = a.headers;
+    opts.path = a.path;
     opts.backend_metrics = a.backend_metrics;
     opts.scrape_interval =
         (a.scrape_interval_ms > 0).then(|| Duration::from_millis(a.scrape_interval_ms));
@@ -168,6 +193,9 @@ fn cmd_run(a: RunArgs) -> Result<(), String> {
         let json = serde_json::to_string_pretty(&rep).map_err(|e| e.to_string())?;
         std::fs::write(out, json + "\n").map_err(|e| format!("{}: {e}", out.display()))?;
     }
+    if let Some(p) = &a.plot {
+        write_plot(std::slice::from_ref(&rep), p, None)?;
+    }
     print!("{}", report::table(std::slice::from_ref(&rep)));
     for n in &rep.notes {
         println!("note: {n}");
@@ -175,13 +203,41 @@ fn cmd_run(a: RunArgs) -> Result<(), String> {
     Ok(())
 }
 
-fn cmd_table(files: &[PathBuf], backends: bool) -> Result<(), String> {
+fn read_reports(files: &[PathBuf]) -> Result<Vec<Report>, String> {
+    if files.is_empty() {
+        return Err("no result files given".into());
+    }
     let mut reps = Vec::with_capacity(files.len());
     for f in files {
         let text = std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?;
         let r: Report = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", f.display()))?;
         reps.push(r);
     }
+    Ok(reps)
+}
+
+fn write_plot(reps: &[Report], out: &PathBuf, title: Option<&str>) -> Result<(), String> {
+    let title = match (title, reps.first()) {
+        (Some(t), _) => t.to_string(),
+        (None, Some(r)) => match &r.plan.description {
+            Some(d) => format!("{}: {d}", r.plan.name),
+            None => r.plan.name.clone(),
+        },
+        (None, None) => String::new(),
+    };
+    std::fs::write(out, tollgate_loadtest::plot::svg(reps, &title))
+        .map_err(|e| format!("{}: {e}", out.display()))
+}
+
+fn cmd_plot(files: &[PathBuf], out: &PathBuf, title: Option<&str>) -> Result<(), String> {
+    let reps = read_reports(files)?;
+    write_plot(&reps, out, title)?;
+    eprintln!("tollgate-loadtest: wrote {}", out.display());
+    Ok(())
+}
+
+fn cmd_table(files: &[PathBuf], backends: bool) -> Result<(), String> {
+    let reps = read_reports(files)?;
     print!("{}", report::table(&reps));
     if backends {
         for r in &reps {
@@ -202,14 +258,16 @@ fn cmd_sample(a: &ScenarioArgs, count: u64, summary: bool) -> Result<(), String>
         sum_out += u64::from(p.max_tokens);
         max_in = max_in.max(p.prompt_tokens);
         let sys_len = p.system.as_ref().map_or(0, |s| s.len());
-        bytes += (sys_len + p.user.len()) as u64;
+        let history_len: usize = p.history.iter().map(|(u, a)| u.len() + a.len()).sum();
+        bytes += (sys_len + history_len + p.user.len()) as u64;
         if !summary {
             let head: String = p.user.chars().take(60).collect();
             println!(
-                "{i}\tgroup={}\tprompt_tokens={}\tmax_tokens={}\tsystem_bytes={sys_len}\tuser={head:?}",
+                "{i}\tgroup={}\tprompt_tokens={}\tmax_tokens={}\tsystem_bytes={sys_len}\thistory_turns={}\tuser={head:?}",
                 p.group.map_or_else(|| "-".to_string(), |g| g.to_string()),
                 p.prompt_tokens,
                 p.max_tokens,
+                p.history.len(),
             );
         }
     }

@@ -169,11 +169,21 @@ struct ChatBody<'a> {
 /// The `POST /v1/chat/completions` body for a generated prompt. With `stream`, asks for
 /// `stream_options.include_usage` so the server reports prompt and cached tokens.
 pub fn chat_body(model: &str, p: &Prompt, stream: bool, ignore_eos: bool) -> Vec<u8> {
-    let mut messages = Vec::with_capacity(2);
+    let mut messages = Vec::with_capacity(2 + 2 * p.history.len());
     if let Some(s) = &p.system {
         messages.push(Message {
             role: "system",
             content: s,
+        });
+    }
+    for (u, a) in &p.history {
+        messages.push(Message {
+            role: "user",
+            content: u,
+        });
+        messages.push(Message {
+            role: "assistant",
+            content: a,
         });
     }
     messages.push(Message {
@@ -297,11 +307,20 @@ mod tests {
             max_tokens: 8,
             group: None,
             user_id: Some("g1-u2".into()),
+            history: vec![("u0\n".into(), "a0\n".into())],
         };
         let v: serde_json::Value =
             serde_json::from_slice(&chat_body("m", &p, true, false)).unwrap();
         assert_eq!(v["stream_options"]["include_usage"], true);
         assert_eq!(v["messages"][0]["role"], "system");
+        let roles: Vec<&str> = v["messages"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m["role"].as_str())
+            .collect();
+        assert_eq!(roles, ["system", "user", "assistant", "user"]);
+        assert_eq!(v["messages"][3]["content"], "q\n");
         assert_eq!(v["user"], "g1-u2");
         assert!(v.get("ignore_eos").is_none());
         let v: serde_json::Value =

@@ -56,6 +56,8 @@ pub struct RunOptions {
     pub connect_timeout: Duration,
     /// Request path.
     pub path: String,
+    /// Extra request headers, each `Name: value`.
+    pub headers: Vec<String>,
 }
 
 impl RunOptions {
@@ -71,6 +73,7 @@ impl RunOptions {
             max_idle_conns: 4096,
             connect_timeout: Duration::from_secs(5),
             path: "/v1/chat/completions".to_string(),
+            headers: Vec::new(),
         }
     }
 }
@@ -166,7 +169,9 @@ pub async fn run(plan: &Plan, opts: &RunOptions) -> Result<Report, String> {
 }
 
 async fn prepare(plan: &Plan, opts: &RunOptions) -> Result<Ctx, String> {
-    let ep = Endpoint::resolve(&opts.target).await?;
+    let ep = Endpoint::resolve(&opts.target)
+        .await?
+        .with_headers(&opts.headers)?;
     let model = opts
         .model
         .clone()

@@ -208,6 +208,13 @@ fn apply_overrides(t: &mut toml::Table, o: &Overrides) -> Result<(), String> {
     Ok(())
 }
 
+fn at_least_one(fields: &[(&str, u32)]) -> Result<(), String> {
+    match fields.iter().find(|(_, v)| *v == 0) {
+        Some((n, _)) => Err(format!("{n}: must be at least 1")),
+        None => Ok(()),
+    }
+}
+
 fn validate(r: RawScenario) -> Result<Plan, String> {
     let pos = |name: &str, v: f64| {
         if v.is_finite() && v > 0.0 {
@@ -227,17 +234,13 @@ fn validate(r: RawScenario) -> Result<Plan, String> {
     r.arrival.validate()?;
     match &r.workload {
         WorkloadSpec::SharedPrefix(w) => {
-            for (n, v) in [
+            at_least_one(&[
                 ("workload.groups", w.groups),
                 ("workload.prefix_tokens", w.prefix_tokens),
                 ("workload.users_per_group", w.users_per_group),
                 ("workload.question_tokens", w.question_tokens),
                 ("workload.output_tokens", w.output_tokens),
-            ] {
-                if v == 0 {
-                    return Err(format!("{n}: must be at least 1"));
-                }
-            }
+            ])?;
             if !(w.group_zipf_s.is_finite() && w.group_zipf_s >= 0.0) {
                 return Err("workload.group_zipf_s: must be ≥ 0".into());
             }
@@ -269,6 +272,17 @@ fn validate(r: RawScenario) -> Result<Plan, String> {
                 }
             }
         }
+        WorkloadSpec::Fixed(w) => at_least_one(&[
+            ("workload.input_tokens", w.input_tokens),
+            ("workload.output_tokens", w.output_tokens),
+        ])?,
+        WorkloadSpec::MultiTurn(w) => at_least_one(&[
+            ("workload.sessions", w.sessions),
+            ("workload.turns", w.turns),
+            ("workload.user_tokens", w.user_tokens),
+            ("workload.reply_tokens", w.reply_tokens),
+            ("workload.output_tokens", w.output_tokens),
+        ])?,
     }
     for (n, v) in [
         ("slo.ttft_ms", r.slo.ttft_ms),

@@ -107,6 +107,57 @@ impl Dist {
     }
 }
 
+/// Quantiles a percentile curve is sampled at: 1 − 10^(−k/10) for k = 0..=40 (0 … 99.99 %),
+/// then the maximum. Evenly spaced on the "nines" axis latency plots use.
+pub fn curve_quantiles() -> impl Iterator<Item = f64> {
+    (0..=40)
+        .map(|k| 1.0 - 10f64.powf(-f64::from(k) / 10.0))
+        .chain(std::iter::once(1.0))
+}
+
+impl Dist {
+    /// `[quantile, ms]` points at [`curve_quantiles`]; empty when there are no samples.
+    pub fn curve(&self) -> Vec<[f64; 2]> {
+        let Some(h) = self.hist.as_ref().filter(|_| self.count > 0) else {
+            return Vec::new();
+        };
+        curve_quantiles()
+            .map(|q| {
+                let v = if q >= 1.0 {
+                    h.max()
+                } else {
+                    h.value_at_quantile(q)
+                };
+                [q, v as f64 / 1000.0]
+            })
+            .collect()
+    }
+}
+
+/// Percentile curves of the latency distributions, for plots.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Curves {
+    /// TTFT `[quantile, ms]`.
+    pub ttft_ms: Vec<[f64; 2]>,
+    /// ITL `[quantile, ms]`.
+    pub itl_ms: Vec<[f64; 2]>,
+    /// E2E `[quantile, ms]`.
+    pub e2e_ms: Vec<[f64; 2]>,
+}
+
+/// What happened in one second of the run (warm-up included), by completion time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Second {
+    /// Seconds since the run started (this bucket covers `[t, t+1)`).
+    pub t: u32,
+    /// Successful completions.
+    pub ok: u64,
+    /// Failed requests.
+    pub errors: u64,
+    /// Content tokens received (streaming: stamped per event; otherwise at completion).
+    pub tokens: u64,
+}
+
 /// Request counts of a run.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Counts {
@@ -174,6 +225,12 @@ pub struct Stats {
     pub usage_missing: u64,
     /// Goodput.
     pub goodput: Goodput,
+    /// Percentile curves (for `plot`).
+    #[serde(default)]
+    pub curves: Curves,
+    /// Per-second completions and tokens over the whole run (for `plot`).
+    #[serde(default)]
+    pub timeline: Vec<Second>,
 }
 
 /// Accumulates outcomes as they arrive.
@@ -200,7 +257,11 @@ pub struct Collector {
     window_tokens: u64,
     window_ok: u64,
     window_good: u64,
+    timeline: Vec<Second>,
 }
+
+/// Longest timeline kept (s); later events land in the last bucket.
+const MAX_TIMELINE_S: u64 = 24 * 3600;
 
 impl Collector {
     /// A collector that ignores requests sent before `warmup_us` and computes rates over
@@ -232,6 +293,42 @@ impl Collector {
             window_tokens: 0,
             window_ok: 0,
             window_good: 0,
+            timeline: Vec::new(),
+        }
+    }
+
+    fn second(&mut self, us: u64) -> &mut Second {
+        let t = (us / 1_000_000).min(MAX_TIMELINE_S) as usize;
+        while self.timeline.len() <= t {
+            let next = self.timeline.len() as u32;
+            self.timeline.push(Second {
+                t: next,
+                ..Second::default()
+            });
+        }
+        &mut self.timeline[t]
+    }
+
+    /// Per-second accounting of every finished request (warm-up included).
+    fn add_to_timeline(&mut self, o: &Outcome) {
+        if o.error.is_some() {
+            self.second(o.end_us).errors += 1;
+            return;
+        }
+        self.second(o.end_us).ok += 1;
+        match o.ttft_us {
+            Some(ttft) if self.stream && o.content_events > 0 => {
+                let mut t = o.start_us + ttft;
+                self.second(t).tokens += 1;
+                for &g in &o.itl_us {
+                    t += u64::from(g);
+                    self.second(t).tokens += 1;
+                }
+            }
+            _ => {
+                let n = o.output_tokens();
+                self.second(o.end_us).tokens += n;
+            }
         }
     }
 
@@ -239,6 +336,7 @@ impl Collector {
     pub fn add(&mut self, o: &Outcome) {
         self.counts.finished += 1;
         self.last_end_us = self.last_end_us.max(o.end_us);
+        self.add_to_timeline(o);
         let good = o.error.is_none() && self.meets_slo(o);
         if o.error.is_none() {
             self.count_in_window(o, good);
@@ -385,6 +483,12 @@ impl Collector {
                 },
                 per_s: rate(self.window_good),
             },
+            curves: Curves {
+                ttft_ms: self.ttft.curve(),
+                itl_ms: self.itl.curve(),
+                e2e_ms: self.e2e.curve(),
+            },
+            timeline: self.timeline.clone(),
         }
     }
 }
@@ -441,6 +545,54 @@ mod tests {
         assert_eq!(s.ttft_ms.p99, 0.99);
         assert_eq!(s.ttft_ms.max, 1.0);
         assert_eq!(s.ttft_ms.mean, 0.5005);
+    }
+
+    #[test]
+    fn curves_agree_with_the_summary_and_never_decrease() {
+        let mut c = Collector::new(0, u64::MAX, true, Slo::default());
+        for t in 1..=1000u64 {
+            c.add(&ok(0, t, &[], 10, 0));
+        }
+        let s = c.finish();
+        let curve = &s.curves.ttft_ms;
+        assert_eq!(curve.len(), 42);
+        assert!(
+            curve
+                .windows(2)
+                .all(|w| w[0][0] < w[1][0] && w[0][1] <= w[1][1])
+        );
+        let at = |q: f64| {
+            curve
+                .iter()
+                .find(|p| (p[0] - q).abs() < 1e-9)
+                .map_or(f64::NAN, |p| p[1])
+        };
+        assert_eq!(at(0.9), s.ttft_ms.p90);
+        assert_eq!(at(0.99), s.ttft_ms.p99);
+        assert_eq!(at(1.0), s.ttft_ms.max);
+        assert_eq!(curve[0], [0.0, 0.001], "q=0 is the minimum, 1 µs");
+        assert!(s.curves.itl_ms.is_empty(), "no gaps recorded, no curve");
+    }
+
+    #[test]
+    fn timeline_buckets_completions_and_stamps_each_streamed_token() {
+        let mut c = Collector::new(0, u64::MAX, true, Slo::default());
+        // Sent at 0.5 s; tokens at 0.9 s, 1.2 s, 2.1 s; done at 2.1 s.
+        c.add(&ok(500, 400_000, &[300_000, 900_000], 10, 0));
+        let mut failed = ok(0, 1, &[], 10, 0);
+        failed.error = Some(ErrorKind::Timeout);
+        failed.end_us = 3_500_000;
+        c.add(&failed);
+        let s = c.finish();
+        let cols: Vec<(u32, u64, u64, u64)> = s
+            .timeline
+            .iter()
+            .map(|b| (b.t, b.ok, b.errors, b.tokens))
+            .collect();
+        assert_eq!(
+            cols,
+            [(0, 0, 0, 1), (1, 0, 0, 1), (2, 1, 0, 1), (3, 0, 1, 0)]
+        );
     }
 
     #[test]

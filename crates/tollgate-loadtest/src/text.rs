@@ -68,6 +68,13 @@ pub fn tokens<R: Rng + ?Sized>(rng: &mut R, n: usize) -> String {
     s
 }
 
+/// Tokens of text made by [`tokens`] (words, `.`s and the final `\n`, one token each).
+#[cfg(test)]
+pub(crate) fn count(s: &str) -> u32 {
+    let words = s.split([' ', '.', '\n']).filter(|w| !w.is_empty()).count();
+    (words + s.matches('.').count() + s.matches('\n').count()) as u32
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

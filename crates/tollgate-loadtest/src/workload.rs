@@ -12,6 +12,14 @@
 //! - [`ShareGptSpec`] (W3, and W4 with [`LongTail`]): one common system prompt, lognormal input
 //!   and output lengths (parameterised by their means), optionally a fraction of long inputs
 //!   drawn from a capped Pareto tail.
+//! - [`FixedSpec`]: every request the same shape (exact input and output lengths): the classic
+//!   gateway-overhead case (small chat requests, 64-event streams, long prompts for scanning).
+//! - [`MultiTurnSpec`]: S conversations of T turns. Request `i` is turn `(i / S) % T` of session
+//!   `i % S` and carries the whole history of that session (earlier user turns and synthetic
+//!   assistant replies, the same bytes every time), so each turn's prompt extends the previous
+//!   one — what a chat UI sends. The history is generated, not the server's real replies, so a
+//!   turn never waits for the previous one to finish (a closed loop may even send two turns of
+//!   one session at once); that keeps request `i` a pure function of `(seed, i)`.
 
 use std::sync::Arc;
 
@@ -86,6 +94,38 @@ pub struct ShareGptSpec {
     pub long: Option<LongTail>,
 }
 
+/// Fixed lengths: every request asks the same amount (fresh text each time).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FixedSpec {
+    /// Tokens of a system prompt shared by every request (0 = none).
+    #[serde(default)]
+    pub system_tokens: u32,
+    /// Tokens of each request's user message.
+    pub input_tokens: u32,
+    /// `max_tokens` of every request.
+    pub output_tokens: u32,
+}
+
+/// Multi-turn sessions whose prompts grow turn by turn.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MultiTurnSpec {
+    /// S: concurrent conversations (OpenAI `user` field `s<S>`).
+    pub sessions: u32,
+    /// T: turns per conversation; after the last turn a session starts over.
+    pub turns: u32,
+    /// Tokens of a system prompt shared by every session (0 = none).
+    #[serde(default)]
+    pub system_tokens: u32,
+    /// Tokens of each user turn.
+    pub user_tokens: u32,
+    /// Tokens of each synthetic assistant reply kept in the history.
+    pub reply_tokens: u32,
+    /// `max_tokens` of every request.
+    pub output_tokens: u32,
+}
+
 /// Which generator, with its parameters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -94,6 +134,10 @@ pub enum WorkloadSpec {
     SharedPrefix(SharedPrefixSpec),
     /// W3 / W4.
     Sharegpt(ShareGptSpec),
+    /// Fixed input/output lengths.
+    Fixed(FixedSpec),
+    /// Multi-turn sessions.
+    MultiTurn(MultiTurnSpec),
 }
 
 /// One generated request.
@@ -101,6 +145,8 @@ pub enum WorkloadSpec {
 pub struct Prompt {
     /// System message (shared across requests: one allocation).
     pub system: Option<Arc<str>>,
+    /// Earlier turns, oldest first: (user, assistant) pairs sent before [`Prompt::user`].
+    pub history: Vec<(Arc<str>, Arc<str>)>,
     /// User message.
     pub user: String,
     /// Prompt tokens as generated (system + user) under the fleet's tokenizer.
@@ -131,6 +177,24 @@ enum Kind {
         spec: ShareGptSpec,
         system: Option<Arc<str>>,
     },
+    Fixed {
+        spec: FixedSpec,
+        system: Option<Arc<str>>,
+    },
+    MultiTurn {
+        spec: MultiTurnSpec,
+        system: Option<Arc<str>>,
+        /// `turns[s][k]` = (user, assistant) text of turn k of session s.
+        turns: Vec<Vec<(Arc<str>, Arc<str>)>>,
+    },
+}
+
+/// The shared system prompt of `n` tokens, if any.
+fn system_text(seed: u64, n: u32) -> Option<Arc<str>> {
+    (n > 0).then(|| {
+        let mut rng = ChaCha8Rng::seed_from_u64(mix_seed(seed ^ TAG_SHARED, 0));
+        Arc::from(text::tokens(&mut rng, n as usize))
+    })
 }
 
 impl Workload {
@@ -151,8 +215,28 @@ impl Workload {
                 spec: s.clone(),
             },
             WorkloadSpec::Sharegpt(s) => Kind::ShareGpt {
-                system: (s.system_tokens > 0)
-                    .then(|| Arc::from(text::tokens(&mut shared_rng(0), s.system_tokens as usize))),
+                system: system_text(seed, s.system_tokens),
+                spec: s.clone(),
+            },
+            WorkloadSpec::Fixed(s) => Kind::Fixed {
+                system: system_text(seed, s.system_tokens),
+                spec: s.clone(),
+            },
+            WorkloadSpec::MultiTurn(s) => Kind::MultiTurn {
+                system: system_text(seed, s.system_tokens),
+                // Sessions use shared streams 1.. (0 is the system prompt).
+                turns: (0..s.sessions.max(1))
+                    .map(|sess| {
+                        let mut rng = shared_rng(1 + u64::from(sess));
+                        (0..s.turns.max(1))
+                            .map(|_| {
+                                let u = text::tokens(&mut rng, s.user_tokens.max(1) as usize);
+                                let a = text::tokens(&mut rng, s.reply_tokens.max(1) as usize);
+                                (Arc::from(u), Arc::from(a))
+                            })
+                            .collect()
+                    })
+                    .collect(),
                 spec: s.clone(),
             },
         };
@@ -178,6 +262,7 @@ impl Workload {
                     max_tokens: spec.output_tokens,
                     group: Some(g as u32),
                     user_id: Some(format!("g{g}-u{u}")),
+                    history: Vec::new(),
                 }
             }
             Kind::ShareGpt { spec, system } => {
@@ -203,6 +288,40 @@ impl Workload {
                     max_tokens: output.max(1),
                     group: None,
                     user_id: None,
+                    history: Vec::new(),
+                }
+            }
+            Kind::Fixed { spec, system } => Prompt {
+                system: system.clone(),
+                user: text::tokens(&mut rng, spec.input_tokens.max(1) as usize),
+                prompt_tokens: spec.system_tokens + spec.input_tokens.max(1),
+                max_tokens: spec.output_tokens.max(1),
+                group: None,
+                user_id: None,
+                history: Vec::new(),
+            },
+            Kind::MultiTurn {
+                spec,
+                system,
+                turns,
+            } => {
+                let sessions = turns.len().max(1) as u64;
+                let sess = (i % sessions) as usize;
+                let conv = turns.get(sess).map_or(&[][..], Vec::as_slice);
+                let turn = ((i / sessions) % conv.len().max(1) as u64) as usize;
+                let history: Vec<(Arc<str>, Arc<str>)> = conv.iter().take(turn).cloned().collect();
+                let user = conv
+                    .get(turn)
+                    .map_or_else(String::new, |(u, _)| u.to_string());
+                let (ut, rt) = (spec.user_tokens.max(1), spec.reply_tokens.max(1));
+                Prompt {
+                    system: system.clone(),
+                    user,
+                    prompt_tokens: spec.system_tokens + (turn as u32 + 1) * ut + turn as u32 * rt,
+                    max_tokens: spec.output_tokens.max(1),
+                    group: Some(sess as u32),
+                    user_id: Some(format!("s{sess}")),
+                    history,
                 }
             }
         }
@@ -249,5 +368,62 @@ mod tests {
         }
         let groups: std::collections::BTreeSet<_> = reqs.iter().map(|r| r.group).collect();
         assert_eq!(groups.len(), 6, "uniform pick reaches every group");
+    }
+
+    #[test]
+    fn fixed_requests_have_exact_lengths_and_fresh_text() {
+        let spec = WorkloadSpec::Fixed(FixedSpec {
+            system_tokens: 20,
+            input_tokens: 50,
+            output_tokens: 64,
+        });
+        let w = Workload::build(&spec, 3);
+        let (a, b) = (w.request(0), w.request(1));
+        for p in [&a, &b] {
+            assert_eq!(p.prompt_tokens, 70);
+            assert_eq!(p.max_tokens, 64);
+            assert_eq!(text::count(&p.user), 50);
+            assert_eq!(p.system.as_deref().map(text::count), Some(20));
+        }
+        assert_ne!(a.user, b.user);
+        assert_eq!(a.system, b.system);
+    }
+
+    #[test]
+    fn multi_turn_prompts_extend_the_previous_turn_of_their_session() {
+        let spec = WorkloadSpec::MultiTurn(MultiTurnSpec {
+            sessions: 3,
+            turns: 4,
+            system_tokens: 10,
+            user_tokens: 12,
+            reply_tokens: 8,
+            output_tokens: 16,
+        });
+        let w = Workload::build(&spec, 9);
+        // Session 1: requests 1, 4, 7, 10 are its turns 0..3; request 13 starts it over.
+        let t: Vec<Prompt> = [1, 4, 7, 10, 13].iter().map(|&i| w.request(i)).collect();
+        for (k, p) in t.iter().take(4).enumerate() {
+            assert_eq!(p.user_id.as_deref(), Some("s1"));
+            assert_eq!(p.history.len(), k);
+            assert_eq!(p.prompt_tokens, 10 + (k as u32 + 1) * 12 + k as u32 * 8);
+            let words: u32 = p.system.as_deref().map_or(0, text::count)
+                + p.history
+                    .iter()
+                    .map(|(u, a)| text::count(u) + text::count(a))
+                    .sum::<u32>()
+                + text::count(&p.user);
+            assert_eq!(words, p.prompt_tokens, "turn {k}");
+            if k > 0 {
+                let prev = &t[k - 1];
+                assert_eq!(&p.history[..k - 1], &prev.history[..]);
+                assert_eq!(&*p.history[k - 1].0, prev.user.as_str());
+            }
+        }
+        assert_eq!(t[4], t[0], "after the last turn a session starts over");
+        assert_ne!(
+            w.request(4).history,
+            w.request(5).history,
+            "sessions differ"
+        );
     }
 }

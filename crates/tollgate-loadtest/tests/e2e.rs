@@ -172,3 +172,69 @@ fn a_refused_target_is_a_connect_error() {
     let r = run_blocking(&plan, &opts, 1).unwrap();
     assert_eq!(r.stats.requests.errors["connect"], 3);
 }
+
+const MULTI_TURN: &str = r#"
+name = "mt-e2e"
+seed = 5
+model = "llama-3-8b"
+duration_s = 2.0
+warmup_s = 0.0
+timeout_s = 10
+[arrival]
+kind = "closed"
+concurrency = 1
+[workload]
+kind = "multi_turn"
+sessions = 2
+turns = 4
+system_tokens = 50
+user_tokens = 30
+reply_tokens = 40
+output_tokens = 6
+"#;
+
+#[test]
+fn multi_turn_prompts_are_what_the_server_counts_and_reuse_its_cache() {
+    let f = fleet(1, None);
+    let url = format!("http://{}", f.backends()[0].api_addr);
+    let plan = scenario::from_str(MULTI_TURN, &Overrides::default()).unwrap();
+    let mut opts = RunOptions::new(&url);
+    opts.progress = false;
+    opts.scrape_interval = None;
+    opts.headers = vec!["x-tenant: e2e".into()];
+    let r = run_blocking(&plan, &opts, 1).unwrap();
+    let s = &r.stats;
+    let n = s.requests.ok;
+    assert!(
+        n >= 8,
+        "two full rounds of 2 sessions x 4 turns: {:?}",
+        s.requests
+    );
+    assert_eq!(n, s.requests.measured, "{:?}", s.requests);
+    // Turn k of a session: 50 + (k+1)·30 + k·40 prompt tokens, sessions interleaved s0, s1, s0…
+    let expect: u64 = (0..n)
+        .map(|i| {
+            let k = (i / 2) % 4;
+            50 + (k + 1) * 30 + k * 40
+        })
+        .sum();
+    assert_eq!(
+        s.prompt_tokens, expect,
+        "the fleet tokenizes exactly the generated lengths"
+    );
+    let hit = s.prefix_hit.unwrap();
+    assert!(
+        hit > 0.4,
+        "each turn extends the last one's cached prompt: {hit}"
+    );
+    // The timeline covers the run and adds up to the totals.
+    let ok: u64 = s.timeline.iter().map(|b| b.ok).sum();
+    assert_eq!(ok, s.requests.finished);
+    assert_eq!(s.curves.ttft_ms.len(), 42);
+    let svg = tollgate_loadtest::plot::svg(std::slice::from_ref(&r), "mt");
+    assert_eq!(
+        svg.matches("<polyline").count(),
+        4,
+        "TTFT, ITL, E2E, timeline"
+    );
+}
