@@ -179,6 +179,29 @@ fn client_disconnect_mid_stream_closes_the_upstream_request_quickly() {
 }
 
 #[test]
+fn a_client_that_closes_before_its_body_is_complete_counts_as_an_abort() {
+    let env = start(&[("a", Personality::Vllm, Mode::Instant)], "");
+    let full = post_req("/v1/chat/completions", &chat(false, 4), "");
+    let mut s = connect(env.addr);
+    // The head and half the body, then the client goes away.
+    s.write_all(&full[..full.len() - 10]).unwrap();
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    let r = read_response(&mut s).expect("a 400 for the truncated body");
+    assert_eq!(r.status, 400);
+    assert!(String::from_utf8_lossy(&r.body).contains("incomplete_body"));
+    let t = Instant::now();
+    loop {
+        let m = metrics(&env);
+        if m.contains("tollgate_client_aborts_total 1") {
+            assert!(m.contains("status=\"400\""), "{m}");
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(3), "{m}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
 fn stalled_backend_hits_the_idle_timeout_not_a_total_timeout() {
     let env = start(
         &[("a", Personality::Vllm, Mode::Model)],

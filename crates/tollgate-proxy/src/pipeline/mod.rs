@@ -160,7 +160,18 @@ async fn run<W: AsyncWriteRent>(
 
     // 1b. accept (body) — size limit decided from Content-Length before reading a byte;
     //     chunked bodies are checked while reading. Sends 100 Continue when asked.
-    let body = accept::read_body(snap, head, inb, wr).await?;
+    let body = match accept::read_body(snap, head, inb, wr).await {
+        Ok(b) => b,
+        Err(e) => {
+            // The client closed before its body was complete (a cancelled request, as load
+            // generators do at the end of a run): logged 400 `incomplete_body` like nginx, and
+            // counted as a client abort, not only as a client error.
+            if inb.is_closed() && e.code() == "incomplete_body" {
+                rq.client_aborted = true;
+            }
+            return Err(e);
+        }
+    };
     rq.bytes_in += body.len() as u64;
 
     let api = match route {
