@@ -24,6 +24,10 @@ use crate::server::{self, Backend};
 /// each is tens of MiB at most; raise it and a long benchmark run costs that much more memory.
 pub const MAX_RECORDS: usize = 100_000;
 
+/// Request-body bytes kept in memory across all records; older records are dropped first. Long
+/// prompts (a 20 KB body × 100k records = 2 GiB) hit this bound, not [`MAX_RECORDS`].
+pub const MAX_RECORD_BODY_BYTES: usize = 128 << 20;
+
 /// How one request ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum Outcome {
@@ -109,7 +113,14 @@ pub struct BackendStats {
 /// The request log: bounded in memory, optionally mirrored to JSON-lines files.
 #[derive(Default)]
 pub struct Recorder {
-    records: Mutex<VecDeque<RequestRecord>>,
+    records: Mutex<Records>,
+}
+
+/// The kept records and the sum of their body lengths.
+#[derive(Default)]
+struct Records {
+    q: VecDeque<RequestRecord>,
+    body_bytes: usize,
 }
 
 impl Recorder {
@@ -121,27 +132,31 @@ impl Recorder {
             // A full disk must not take the backend down; the in-memory copy survives.
             let _ = f.write_all(&line);
         }
-        let mut q = self.records.lock().unwrap_or_else(|e| e.into_inner());
-        if q.len() >= MAX_RECORDS {
-            q.pop_front();
+        let mut r = self.records.lock().unwrap_or_else(|e| e.into_inner());
+        r.body_bytes += rec.body.len();
+        r.q.push_back(rec);
+        while r.q.len() > MAX_RECORDS || (r.body_bytes > MAX_RECORD_BODY_BYTES && r.q.len() > 1) {
+            match r.q.pop_front() {
+                Some(old) => r.body_bytes -= old.body.len(),
+                None => break,
+            }
         }
-        q.push_back(rec);
     }
 
     fn snapshot(&self) -> Vec<RequestRecord> {
         self.records
             .lock()
             .unwrap_or_else(|e| e.into_inner())
+            .q
             .iter()
             .cloned()
             .collect()
     }
 
     fn clear(&self) {
-        self.records
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
+        let mut r = self.records.lock().unwrap_or_else(|e| e.into_inner());
+        r.q.clear();
+        r.body_bytes = 0;
     }
 }
 
@@ -297,5 +312,58 @@ impl Fleet {
 impl Drop for Fleet {
     fn drop(&mut self) {
         self.stop_now();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(i: u64, body_len: usize) -> RequestRecord {
+        RequestRecord {
+            backend: "b".into(),
+            request_id: format!("r{i}"),
+            conn_id: i,
+            conn_seq: 0,
+            method: "POST".into(),
+            path: "/v1/chat/completions".into(),
+            headers: Vec::new(),
+            body: "x".repeat(body_len),
+            stream: false,
+            include_usage: false,
+            prompt_tokens: 0,
+            cached_tokens: 0,
+            tokens_emitted: 0,
+            outcome: Outcome::Completed,
+            started_at_us: 0,
+            first_token_at_us: None,
+            ended_at_us: None,
+        }
+    }
+
+    #[test]
+    fn kept_records_are_bounded_by_count_and_by_body_bytes_newest_first() {
+        let r = Recorder::default();
+        // 300 bodies of 1 MiB: the byte bound (128 MiB) keeps the newest 128.
+        for i in 0..300 {
+            r.push(rec(i, 1 << 20), None);
+        }
+        let kept = r.snapshot();
+        assert_eq!(kept.len(), MAX_RECORD_BODY_BYTES >> 20);
+        assert_eq!(kept.last().map(|k| k.conn_id), Some(299));
+        assert_eq!(
+            kept.first().map(|k| k.conn_id),
+            Some(300 - kept.len() as u64)
+        );
+        // A single body over the bound is still kept (the newest record always is).
+        r.clear();
+        r.push(rec(0, MAX_RECORD_BODY_BYTES + 1), None);
+        assert_eq!(r.snapshot().len(), 1);
+        // Small records: the count bound.
+        r.clear();
+        for i in 0..(MAX_RECORDS as u64 + 10) {
+            r.push(rec(i, 0), None);
+        }
+        assert_eq!(r.snapshot().len(), MAX_RECORDS);
     }
 }
