@@ -74,6 +74,9 @@ pub(crate) struct Engine {
     /// Sorted, deduplicated words (lower-cased copies for case-insensitive rules).
     words_cs: Vec<Box<[u8]>>,
     words_ci: Vec<Box<[u8]>>,
+    /// Longest word in each list: a longer tail cannot be a prefix of any of them.
+    max_word_cs: usize,
+    max_word_ci: usize,
     /// Bytes that can begin a match (any lookbehind).
     first: [bool; 256],
     pub(crate) max_len: usize,
@@ -335,11 +338,14 @@ impl Engine {
         words_cs.dedup();
         words_ci.sort_unstable();
         words_ci.dedup();
+        let longest = |ws: &[Box<[u8]>]| ws.iter().map(|w| w.len()).max().unwrap_or(0);
         let mut eng = Engine {
             db,
             targets,
             regexes,
             live,
+            max_word_cs: longest(&words_cs),
+            max_word_ci: longest(&words_ci),
             words_cs,
             words_ci,
             first,
@@ -487,9 +493,8 @@ impl Engine {
                 return true;
             }
         }
-        prefix_of_any(&self.words_cs, tail) || {
-            !self.words_ci.is_empty() && prefix_of_any(&self.words_ci, &tail.to_ascii_lowercase())
-        }
+        (tail.len() <= self.max_word_cs && prefix_of_any(&self.words_cs, tail))
+            || (tail.len() <= self.max_word_ci && prefix_of_any_ci(&self.words_ci, tail))
     }
 
     /// The first position in `[from, len)` where a match could still be growing at the end
@@ -666,4 +671,62 @@ impl Engine {
 fn prefix_of_any(sorted: &[Box<[u8]>], tail: &[u8]) -> bool {
     let i = sorted.partition_point(|w| &w[..] < tail);
     sorted.get(i).is_some_and(|w| w.starts_with(tail))
+}
+
+/// [`prefix_of_any`] for lower-cased words and a tail in any case, without lower-casing a copy
+/// of the tail (this runs for every held-back position of every streamed chunk).
+fn prefix_of_any_ci(sorted_lower: &[Box<[u8]>], tail: &[u8]) -> bool {
+    let lower = tail.iter().map(u8::to_ascii_lowercase);
+    let i = sorted_lower.partition_point(|w| w.iter().copied().lt(lower.clone()));
+    sorted_lower
+        .get(i)
+        .is_some_and(|w| w.len() >= tail.len() && w.iter().copied().zip(lower).all(|(a, b)| a == b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn words(ws: &[&str]) -> Vec<Box<[u8]>> {
+        let mut v: Vec<Box<[u8]>> = ws.iter().map(|w| w.as_bytes().into()).collect();
+        v.sort_unstable();
+        v
+    }
+
+    #[test]
+    fn case_insensitive_prefix_examples() {
+        let ws = words(&["apple", "banana", "band", "secret"]);
+        for (tail, want) in [
+            ("BAN", true),
+            ("BaNd", true),
+            ("bando", false),
+            ("SECRET", true),
+            ("secrets", false),
+            ("", true),
+            ("c", false),
+            ("zzz", false),
+        ] {
+            assert_eq!(prefix_of_any_ci(&ws, tail.as_bytes()), want, "{tail:?}");
+        }
+        assert!(!prefix_of_any_ci(&[], b"a"));
+    }
+
+    proptest! {
+        /// Same answer as lower-casing a copy of the tail and using the case-sensitive search.
+        #[test]
+        fn case_insensitive_prefix_matches_the_allocating_version(
+            ws in proptest::collection::vec("[a-d]{1,5}", 0..12),
+            tail in "[a-dA-D]{0,6}",
+        ) {
+            let mut lower: Vec<Box<[u8]>> =
+                ws.iter().map(|w| w.to_ascii_lowercase().into_bytes().into()).collect();
+            lower.sort_unstable();
+            lower.dedup();
+            prop_assert_eq!(
+                prefix_of_any_ci(&lower, tail.as_bytes()),
+                prefix_of_any(&lower, &tail.as_bytes().to_ascii_lowercase())
+            );
+        }
+    }
 }
