@@ -268,6 +268,15 @@ fn admin_serves_health_and_prometheus_metrics() {
     post(env.addr, "/v1/chat/completions", &chat(false, 2));
     let h = raw(env.admin, b"GET /healthz HTTP/1.1\r\nhost: a\r\n\r\n").unwrap();
     assert_eq!(h.status, 200);
+    // The serving port answers the vLLM-style probe too, and only to GET.
+    let h = raw(env.addr, b"GET /health HTTP/1.1\r\nhost: a\r\n\r\n").unwrap();
+    assert_eq!((h.status, &h.body[..]), (200, &br#"{"status":"ok"}"#[..]));
+    let h = raw(
+        env.addr,
+        b"POST /health HTTP/1.1\r\nhost: a\r\ncontent-length: 0\r\n\r\n",
+    )
+    .unwrap();
+    assert_eq!(h.status, 405);
     let m = metrics(&env);
     for name in [
         "tollgate_requests_total{model=\"m\"",

@@ -37,6 +37,10 @@ pub enum Route {
     ListModels,
     /// `GET /v1/models/{id}`, answered from config.
     GetModel(String),
+    /// `GET /health`: the vLLM/SGLang liveness route that benchmark tools and load balancers
+    /// probe on the serving port (200, or 503 while draining). Same answer as the admin
+    /// listener's `/healthz`.
+    Health,
 }
 
 /// Match `path` (query already stripped) and method.
@@ -46,6 +50,7 @@ pub fn admit(head: &RequestHead, path: &str) -> Result<Route, Error> {
         "/v1/completions" => (Route::Api(Api::Completions), head.method == Method::Post),
         "/v1/embeddings" => (Route::Api(Api::Embeddings), head.method == Method::Post),
         "/v1/models" => (Route::ListModels, head.method == Method::Get),
+        "/health" => (Route::Health, head.method == Method::Get),
         p => match p.strip_prefix("/v1/models/") {
             Some(id) if !id.is_empty() && !id.contains('/') => (
                 Route::GetModel(percent_decode(id)),
@@ -54,7 +59,7 @@ pub fn admit(head: &RequestHead, path: &str) -> Result<Route, Error> {
             _ => {
                 return Err(Error::client(
                     ErrorKind::NotFound,
-                    "Unknown path; this gateway serves /v1/chat/completions, /v1/completions, /v1/embeddings and /v1/models",
+                    "Unknown path; this gateway serves /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/models and /health",
                 ));
             }
         },

@@ -175,6 +175,19 @@ async fn run<W: AsyncWriteRent>(
     rq.bytes_in += body.len() as u64;
 
     let api = match route {
+        Route::Health => {
+            if w.shutdown.is_fired() {
+                return Err(Error::new(
+                    ErrorKind::ShuttingDown,
+                    tollgate_core::Side::Internal,
+                    "The gateway is shutting down",
+                ));
+            }
+            rq.status = 200;
+            let b = bytes::Bytes::from_static(br#"{"status":"ok"}"#);
+            rq.bytes_out += respond::json(wr, 200, &rq.id, b, !keep_alive).await as u64;
+            return Ok(Action::KeepAlive);
+        }
         Route::ListModels => {
             rq.status = 200;
             rq.bytes_out +=
