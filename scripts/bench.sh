@@ -122,7 +122,6 @@ python3 - <<'PY'
 import json, os, re, shlex, statistics as stt, subprocess, sys, time
 
 E = os.environ
-TICK = os.sysconf("SC_CLK_TCK")
 T_START = time.time()
 BUDGET = float(E["BUDGET_S"]); ROUNDS = int(E["ROUNDS"]); RETRIES = int(E["RETRIES"])
 FOREIGN_MAX = float(E["FOREIGN_MAX"]); QUIET = int(E["QUIET_IDLE_PCT"]); QUIET_MAX = float(E["QUIET_MAX_S"])
@@ -131,49 +130,8 @@ SIM_PID, NGINX_PID, TG_PID = int(E["SIM_PID"]), int(E["NGINX_PID"]), int(E["TG_P
 URL = "/v1/chat/completions"
 log = lambda *a: print("bench:", *a, file=sys.stderr, flush=True)
 
-def tree(pid):
-    kids = {}
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                pp = int(open(f"/proc/{d}/stat").read().rsplit(")", 1)[1].split()[1])
-                kids.setdefault(pp, []).append(int(d))
-            except Exception:
-                pass
-    out, st = {pid}, [pid]
-    while st:
-        for c in kids.get(st.pop(), []):
-            if c not in out: out.add(c); st.append(c)
-    return sorted(out)
-
-def cpu(pids):
-    t = 0
-    for p in pids:
-        try:
-            f = open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()
-            t += int(f[11]) + int(f[12])  # utime + stime (whole thread group)
-        except Exception:
-            pass
-    return t / TICK
-
-def stat():
-    v = list(map(int, open("/proc/stat").readline().split()[1:]))
-    return sum(v) - v[3] - v[4], v[3] + v[4]  # busy, idle (+iowait) ticks
-
-def rss_kib(pids):
-    s = 0
-    for p in pids:
-        try:
-            m = re.search(r"VmRSS:\s+(\d+)", open(f"/proc/{p}/status").read()); s += int(m.group(1))
-        except Exception:
-            pass
-    return s
-
-def alive(pid):
-    try:
-        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"
-    except Exception:
-        return False
+sys.path.insert(0, os.path.join(LT, "lib"))
+from procstat import TICK, alive, cpu, rss_kib, stat, tree  # /proc helpers shared with compare.sh
 
 def wait_quiet():
     """>= QUIET % idle over a 3 s window (performance.md Appendix E); gives up after QUIET_MAX s."""

@@ -334,7 +334,6 @@ python3 - <<'PY' &
 import json, os, re, shlex, signal, statistics as stt, subprocess, sys, time, tomllib, http.client
 
 E = os.environ
-TICK = os.sysconf("SC_CLK_TCK")
 T_START = time.time()
 BUDGET = float(E["BUDGET_S"]); RETRIES = int(E["RETRIES"])
 FOREIGN_MAX = float(E["FOREIGN_MAX"]); QUIET = int(E["QUIET_IDLE_PCT"]); QUIET_MAX = float(E["QUIET_MAX_S"])
@@ -387,59 +386,9 @@ notes = []
 
 def redact(s): return s.replace(KEY, "$LITELLM_MASTER_KEY")
 
-# ---------- /proc helpers (as scripts/bench.sh)
-def children_map():
-    kids = {}
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                pp = int(open(f"/proc/{d}/stat").read().rsplit(")", 1)[1].split()[1])
-                kids.setdefault(pp, []).append(int(d))
-            except Exception:
-                pass
-    return kids
-def tree(pid):
-    kids = children_map(); out, st = {pid}, [pid]
-    while st:
-        for c in kids.get(st.pop(), []):
-            if c not in out: out.add(c); st.append(c)
-    return sorted(out)
-def cpu(pids):
-    t = 0
-    for p in pids:
-        try:
-            f = open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()
-            t += int(f[11]) + int(f[12])
-        except Exception:
-            pass
-    return t / TICK
-def stat():
-    v = list(map(int, open("/proc/stat").readline().split()[1:]))
-    return sum(v) - v[3] - v[4], v[3] + v[4]
-def percpu():
-    out = {}
-    for line in open("/proc/stat"):
-        m = re.match(r"cpu(\d+) (.*)", line)
-        if m:
-            v = list(map(int, m.group(2).split())); out[int(m.group(1))] = (sum(v) - v[3] - v[4], sum(v))
-    return out
-def busy_pct(a, b, cpus):
-    busy = sum(b[c][0] - a[c][0] for c in cpus if c in a and c in b)
-    tot = sum(b[c][1] - a[c][1] for c in cpus if c in a and c in b)
-    return 100 * busy / max(1, tot)
-def rss_kib(pids):
-    s = 0
-    for p in pids:
-        try:
-            m = re.search(r"VmRSS:\s+(\d+)", open(f"/proc/{p}/status").read()); s += int(m.group(1))
-        except Exception:
-            pass
-    return s
-def alive(pid):
-    try:
-        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except Exception:
-        return False
+# ---------- /proc helpers: loadtest/lib/procstat.py (shared with scripts/bench.sh)
+sys.path.insert(0, os.path.join(LT, "lib"))
+from procstat import TICK, alive, busy_pct, cpu, percpu, rss_kib, stat, tree  # noqa: E402
 def ptree(name):  # the processes of a contender (direct = the backend)
     return tree(CPID["backend" if name == "direct" else name])
 def rig():
