@@ -13,7 +13,21 @@ cargo fmt --all --check
 echo "== cargo clippy -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 echo "== cargo test"
-cargo test --workspace
+# Every API key a test mints is a canary: tests append it (and its secret part) to this file,
+# and after the suite nothing it printed may contain one (reliability.md §D item 24).
+canaries=$(mktemp); testlog=$(mktemp)
+export TOLLGATE_CANARY_FILE="$canaries"
+cargo test --workspace 2>&1 | tee "$testlog"
+unset TOLLGATE_CANARY_FILE
+echo "== canary keys in the test suite's output"
+n=$(grep -c . "$canaries" || true)
+[ "$n" -gt 0 ] || { echo "no canary keys were recorded: the governance tests did not run"; exit 1; }
+leftovers=$(find "${TMPDIR:-/tmp}" -maxdepth 2 -name 'tollgate-*' -type f 2>/dev/null || true)
+if grep -F -l -f "$canaries" "$testlog" $leftovers 2>/dev/null; then
+  echo "canary keys leaked into the files above"; exit 1
+fi
+echo "canaries: $n strings, 0 found in test output and leftover test files"
+rm -f "$canaries" "$testlog"
 cargo build -q -p tollgate -p tollgate-simfleet
 
 echo "== real clients: openai Python SDK + curl"

@@ -491,6 +491,9 @@ pub fn compile(
         });
     }
 
+    let governance =
+        crate::governance::compile(&mut cx, &raw.auth, &raw.quota, &raw.ledger, base_dir);
+
     if !cx.errors.is_empty() {
         return Err(cx.errors);
     }
@@ -514,6 +517,7 @@ pub fn compile(
         backends,
         pools,
         models,
+        governance,
         model_index: Default::default(),
     }
     .reindex())

@@ -6,12 +6,14 @@
 
 mod compile;
 mod error;
+mod governance;
 mod locate;
 mod raw;
 mod routing;
 mod types;
 
 pub use error::ConfigError;
+pub use governance::{DEFAULT_COMMIT_INTERVAL_MS, DEFAULT_MAX_TOKENS, Governance, LedgerSettings};
 pub use types::*;
 
 use std::path::Path;

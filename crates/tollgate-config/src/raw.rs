@@ -30,6 +30,12 @@ pub struct RawConfig {
     #[serde(default)]
     pub routing: RawRouting,
     #[serde(default)]
+    pub auth: crate::governance::RawAuth,
+    #[serde(default)]
+    pub quota: crate::governance::RawQuota,
+    #[serde(default)]
+    pub ledger: crate::governance::RawLedger,
+    #[serde(default)]
     pub backends: Vec<RawBackend>,
     #[serde(default)]
     pub pools: Vec<RawPool>,

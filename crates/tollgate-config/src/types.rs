@@ -36,6 +36,8 @@ pub struct Config {
     pub pools: Vec<tollgate_route::Pool>,
     /// Client-facing models in file order.
     pub models: Vec<Model>,
+    /// `[auth]`, `[quota]`, `[ledger]`: API keys, IP rules, limits and the usage ledger.
+    pub governance: crate::governance::Governance,
     pub(crate) model_index: HashMap<String, usize>,
 }
 

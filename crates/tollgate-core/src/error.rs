@@ -73,6 +73,13 @@ pub enum ErrorKind {
     ShuttingDown,
     /// A content-scanning rule with action `block` matched (request or response).
     ContentBlocked,
+    /// Missing, malformed, unknown, expired or revoked API key.
+    Unauthorized,
+    /// Authenticated (or not yet), but not allowed: a model the key may not use, or a client
+    /// address the IP rules deny.
+    Forbidden,
+    /// A request, concurrency or token limit is exhausted (`Retry-After` says when to come back).
+    RateLimited,
     /// Bug or resource exhaustion in the gateway.
     Internal,
 }
@@ -100,6 +107,9 @@ impl ErrorKind {
             ErrorKind::NoBackend => 503,
             ErrorKind::ShuttingDown => 503,
             ErrorKind::ContentBlocked => 400,
+            ErrorKind::Unauthorized => 401,
+            ErrorKind::Forbidden => 403,
+            ErrorKind::RateLimited => 429,
             ErrorKind::Internal => 500,
         }
     }
@@ -126,6 +136,10 @@ impl ErrorKind {
             | ErrorKind::UpstreamProtocol
             | ErrorKind::NoBackend
             | ErrorKind::ShuttingDown => "upstream_error",
+            // OpenAI answers a bad key with `invalid_request_error` / `invalid_api_key`.
+            ErrorKind::Unauthorized => "invalid_request_error",
+            ErrorKind::Forbidden => "permission_error",
+            ErrorKind::RateLimited => "rate_limit_error",
             ErrorKind::Internal => "server_error",
         }
     }
@@ -152,6 +166,9 @@ impl ErrorKind {
             ErrorKind::NoBackend => "no_backend_available",
             ErrorKind::ShuttingDown => "shutting_down",
             ErrorKind::ContentBlocked => "content_blocked",
+            ErrorKind::Unauthorized => "invalid_api_key",
+            ErrorKind::Forbidden => "forbidden",
+            ErrorKind::RateLimited => "rate_limit_exceeded",
             ErrorKind::Internal => "internal_error",
         }
     }
@@ -290,5 +307,9 @@ mod tests {
         assert_eq!(ErrorKind::NoBackend.status(), 503);
         assert!(ErrorKind::BadFraming.closes_connection());
         assert!(!ErrorKind::ModelNotFound.closes_connection());
+        assert_eq!(ErrorKind::Unauthorized.status(), 401);
+        assert_eq!(ErrorKind::Forbidden.status(), 403);
+        assert_eq!(ErrorKind::RateLimited.status(), 429);
+        assert!(!ErrorKind::RateLimited.closes_connection());
     }
 }

@@ -29,6 +29,12 @@ pub struct Record<'a> {
     pub model: Option<&'a str>,
     /// Backend that served the response, when one did.
     pub backend: Option<&'a str>,
+    /// Public id of the API key that authenticated the request (never the key).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<&'a str>,
+    /// Tenant of the key's consumer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<&'a str>,
     /// Pool the request was routed to.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pool: Option<&'a str>,

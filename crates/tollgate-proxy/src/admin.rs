@@ -85,7 +85,7 @@ async fn serve(mut s: TcpStream, shared: Arc<Shared>) {
             }
         }
         (Method::Get, "/metrics") => {
-            let mut body = shared.metrics.render();
+            let mut body = shared.metrics_text();
             let snap = shared.snapshot.load_full();
             crate::routing::render_backends(&snap, &shared.route.load.load(), &mut body);
             respond(&mut s, 200, "text/plain; version=0.0.4", body.into_bytes()).await;

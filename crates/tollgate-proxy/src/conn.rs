@@ -161,6 +161,8 @@ fn log_rejected(w: &Worker, id: &str, peer: SocketAddr, e: &Error) {
             path: "-",
             model: None,
             backend: None,
+            key: None,
+            tenant: None,
             pool: None,
             route: None,
             status: e.status(),

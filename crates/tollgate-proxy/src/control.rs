@@ -135,6 +135,8 @@ fn run(shared: &Shared, stop: &Receiver<()>) {
         let next = round(&snap, &tg, &prev, probe_due);
         shared.route.load.store(Arc::new(next));
         crate::routing::bump(&shared.route.scrape_rounds);
+        // Forget limit counters idle for two windows (bounded memory with many subjects).
+        shared.quota.gc(crate::pipeline::unix_now_ms());
         let interval = Duration::from_millis(settings.scrape_interval_ms);
         let spent = Duration::from_millis(now_ms().saturating_sub(now));
         match stop.recv_timeout(interval.saturating_sub(spent).max(Duration::from_millis(1))) {

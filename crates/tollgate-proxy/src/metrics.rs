@@ -67,7 +67,24 @@ pub struct WorkerMetrics {
     pub ejections: u64,
     /// Retries refused by the retry budget.
     pub retry_budget_exhausted: u64,
+    /// Tokens used by (tenant, model): (prompt, completion). Settled usage, `-` = no tenant.
+    pub tenant_tokens: HashMap<TenantModel, (u64, u64)>,
+    /// Requests refused by auth, IP or model rules, by reason.
+    pub denied: HashMap<&'static str, u64>,
+    /// Requests refused by a limit, by (limit name, kind).
+    pub throttled: HashMap<(Arc<str>, &'static str), u64>,
+    /// Tokens reserved at admission (settled requests).
+    pub quota_reserved: u64,
+    /// Tokens actually used by those requests.
+    pub quota_settled: u64,
+    /// Tokens used beyond the reservation.
+    pub quota_overrun: u64,
+    /// Streams cut by a token limit.
+    pub stream_cuts: u64,
 }
+
+/// Key of the tenant token counter: (tenant, model).
+pub type TenantModel = (Arc<str>, Arc<str>);
 
 /// Key of the picks counter: (pool, backend, policy).
 pub type PickKey = (Arc<str>, Arc<str>, &'static str);
@@ -112,6 +129,13 @@ impl WorkerMetrics {
             fail_open: 0,
             ejections: 0,
             retry_budget_exhausted: 0,
+            tenant_tokens: HashMap::new(),
+            denied: HashMap::new(),
+            throttled: HashMap::new(),
+            quota_reserved: 0,
+            quota_settled: 0,
+            quota_overrun: 0,
+            stream_cuts: 0,
         }
     }
 }
@@ -398,8 +422,100 @@ impl SharedMetrics {
                 s.driver
             );
         }
+        render_governance(&mut out, &snaps);
         out
     }
+}
+
+/// Per-worker governance counters: tokens by tenant and model, denials, throttles, drift.
+fn render_governance(out: &mut String, snaps: &[Arc<WorkerMetrics>]) {
+    let mut tt: HashMap<&TenantModel, (u64, u64)> = HashMap::new();
+    let mut denied: HashMap<&'static str, u64> = HashMap::new();
+    let mut thr: HashMap<&(Arc<str>, &'static str), u64> = HashMap::new();
+    let (mut res, mut set, mut over, mut cuts) = (0u64, 0u64, 0u64, 0u64);
+    for s in snaps {
+        for (k, v) in &s.tenant_tokens {
+            let e = tt.entry(k).or_default();
+            e.0 += v.0;
+            e.1 += v.1;
+        }
+        for (k, v) in &s.denied {
+            *denied.entry(k).or_default() += v;
+        }
+        for (k, v) in &s.throttled {
+            *thr.entry(k).or_default() += v;
+        }
+        res += s.quota_reserved;
+        set += s.quota_settled;
+        over += s.quota_overrun;
+        cuts += s.stream_cuts;
+    }
+    let _ = writeln!(
+        out,
+        "# HELP gen_ai_client_token_usage_total Tokens used, by tenant, model and token type (OpenTelemetry gen_ai.client.token.usage as a counter; settled usage).\n# TYPE gen_ai_client_token_usage_total counter"
+    );
+    let mut rows: Vec<_> = tt.into_iter().collect();
+    rows.sort_by(|a, b| a.0.cmp(b.0));
+    for ((tenant, model), (p, c)) in rows {
+        for (ty, v) in [("input", p), ("output", c)] {
+            let _ = writeln!(
+                out,
+                "gen_ai_client_token_usage_total{{tenant=\"{}\",gen_ai_request_model=\"{}\",gen_ai_token_type=\"{ty}\"}} {v}",
+                esc(tenant),
+                esc(model)
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "# HELP tollgate_requests_denied_total Requests refused by IP rules, API keys or model permissions, by reason.\n# TYPE tollgate_requests_denied_total counter"
+    );
+    let mut d: Vec<_> = denied.into_iter().collect();
+    d.sort();
+    for (r, v) in d {
+        let _ = writeln!(out, "tollgate_requests_denied_total{{reason=\"{r}\"}} {v}");
+    }
+    let _ = writeln!(
+        out,
+        "# HELP tollgate_requests_throttled_total Requests refused by a limit (429), by limit and kind.\n# TYPE tollgate_requests_throttled_total counter"
+    );
+    let mut t: Vec<_> = thr.into_iter().collect();
+    t.sort();
+    for ((rule, kind), v) in t {
+        let _ = writeln!(
+            out,
+            "tollgate_requests_throttled_total{{limit=\"{}\",reason=\"{kind}\"}} {v}",
+            esc(rule)
+        );
+    }
+    scalar(
+        out,
+        "tollgate_quota_reserved_tokens_total",
+        "counter",
+        "Tokens reserved at admission by requests that have since settled.",
+        res as f64,
+    );
+    scalar(
+        out,
+        "tollgate_quota_settled_tokens_total",
+        "counter",
+        "Tokens those requests actually used (reserved - settled = refunded; drift).",
+        set as f64,
+    );
+    scalar(
+        out,
+        "tollgate_quota_overrun_tokens_total",
+        "counter",
+        "Tokens used beyond the reservation (backend ignored max_tokens, or an allowed stream overrun).",
+        over as f64,
+    );
+    scalar(
+        out,
+        "tollgate_quota_stream_cuts_total",
+        "counter",
+        "Streams ended with an error event because a token limit with stream_overrun = cut ran out.",
+        cuts as f64,
+    );
 }
 
 fn esc(s: &str) -> String {
@@ -429,4 +545,111 @@ fn histogram(out: &mut String, name: &str, help: &str, h: &Histogram<u64>) {
     let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", h.len());
     let sum = h.mean() * h.len() as f64 / 1e6;
     let _ = writeln!(out, "{name}_sum {sum}\n{name}_count {}", h.len());
+}
+
+/// Process-wide limit state: outstanding reservations, concurrency in use, and in cluster mode
+/// the Redis link (up, errors, fallback admissions, leases).
+pub fn render_quota(out: &mut String, s: &tollgate_quota::QuotaStats) {
+    scalar(
+        out,
+        "tollgate_quota_outstanding_tokens",
+        "gauge",
+        "Tokens reserved by requests still running (summed over the token limits that apply).",
+        s.reserved_tokens as f64,
+    );
+    scalar(
+        out,
+        "tollgate_quota_concurrency_in_use",
+        "gauge",
+        "Concurrency-limit slots held by running requests.",
+        s.concurrency_in_use as f64,
+    );
+    scalar(
+        out,
+        "tollgate_quota_counters",
+        "gauge",
+        "Limit counters in memory (one per limit × subject; idle ones are collected).",
+        s.cells as f64,
+    );
+    if !s.cluster {
+        return;
+    }
+    scalar(
+        out,
+        "tollgate_quota_redis_up",
+        "gauge",
+        "1 while the shared quota store (Redis) answers; 0 = serving on the local fallback share.",
+        if s.up { 1.0 } else { 0.0 },
+    );
+    scalar(
+        out,
+        "tollgate_quota_redis_errors_total",
+        "counter",
+        "Failed Redis round trips (connect, I/O, timeout, error replies).",
+        s.redis_errors as f64,
+    );
+    scalar(
+        out,
+        "tollgate_quota_fallback_admissions_total",
+        "counter",
+        "Requests admitted from the local fallback share while Redis was down.",
+        s.fallback_admissions as f64,
+    );
+    scalar(
+        out,
+        "tollgate_quota_leases_taken_total",
+        "counter",
+        "Budget leases taken from Redis.",
+        s.leases_taken as f64,
+    );
+    scalar(
+        out,
+        "tollgate_quota_leases_returned_total",
+        "counter",
+        "Unused lease returns to Redis.",
+        s.leases_returned as f64,
+    );
+}
+
+/// The usage ledger's writer: records appended, committed, dropped; commits; errors; backlog.
+pub fn render_ledger(out: &mut String, s: &tollgate_ledger::LedgerStats) {
+    let _ = writeln!(
+        out,
+        "# HELP tollgate_ledger_records_total Usage-ledger records by state (appended by workers, committed to disk, dropped).\n# TYPE tollgate_ledger_records_total counter"
+    );
+    for (st, v) in [
+        ("appended", s.appended),
+        ("committed", s.committed),
+        ("dropped", s.dropped),
+    ] {
+        let _ = writeln!(out, "tollgate_ledger_records_total{{state=\"{st}\"}} {v}");
+    }
+    scalar(
+        out,
+        "tollgate_ledger_commits_total",
+        "counter",
+        "Group commits (one write, plus fdatasync when ledger.fsync).",
+        s.commits as f64,
+    );
+    scalar(
+        out,
+        "tollgate_ledger_write_errors_total",
+        "counter",
+        "Failed ledger writes (records stay pending and are retried).",
+        s.write_errors as f64,
+    );
+    scalar(
+        out,
+        "tollgate_ledger_pending_records",
+        "gauge",
+        "Records appended but not yet committed.",
+        s.pending as f64,
+    );
+    scalar(
+        out,
+        "tollgate_ledger_last_commit_seconds",
+        "gauge",
+        "Duration of the last commit.",
+        s.last_commit_us as f64 / 1e6,
+    );
 }

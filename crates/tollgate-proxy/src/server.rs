@@ -29,11 +29,25 @@ pub struct Shared {
     pub metrics: SharedMetrics,
     /// Routing state that outlives reloads (backend states, prefix table, scraped load).
     pub route: crate::routing::RouteShared,
+    /// Limit counters (and the Redis lease thread in cluster mode); outlive reloads.
+    pub quota: Arc<tollgate_quota::QuotaShared>,
+    /// The usage ledger's sending side (each worker clones it), when `[ledger]` is configured.
+    pub ledger: Option<tollgate_ledger::LedgerSink>,
     config_path: Option<PathBuf>,
     reloading: AtomicBool,
 }
 
 impl Shared {
+    /// Prometheus text: worker metrics plus the process-wide quota and ledger state.
+    pub fn metrics_text(&self) -> String {
+        let mut out = self.metrics.render();
+        crate::metrics::render_quota(&mut out, &self.quota.stats());
+        if let Some(l) = &self.ledger {
+            crate::metrics::render_ledger(&mut out, &l.stats());
+        }
+        out
+    }
+
     /// Reload the config file: build a complete new snapshot off the data path and swap it in.
     /// On any error the old snapshot stays in force and the reason is returned.
     pub fn reload(&self) -> Result<u64, String> {
@@ -83,6 +97,27 @@ impl Shared {
         if cfg.access_log != old.access_log {
             return Err("log.access_log cannot change on reload; restart to change it".into());
         }
+        if cfg.governance.ledger != old.governance.ledger {
+            return Err("[ledger] cannot change on reload; restart to change it".into());
+        }
+        let (a, b) = (&cfg.governance.cluster, &old.governance.cluster);
+        let same_cluster = match (a, b) {
+            (None, None) => true,
+            (Some(a), Some(b)) => {
+                a.url == b.url
+                    && a.prefix == b.prefix
+                    && a.lease_tokens == b.lease_tokens
+                    && a.lease_requests == b.lease_requests
+                    && a.timeout == b.timeout
+                    && a.fallback_share == b.fallback_share
+            }
+            _ => false,
+        };
+        if !same_cluster {
+            return Err(
+                "quota.redis_* settings cannot change on reload; restart to change them".into(),
+            );
+        }
         let next = build_snapshot(cfg, cur.generation + 1, Some(&self.route))?;
         let g = next.generation;
         self.snapshot.store(Arc::new(next));
@@ -103,6 +138,7 @@ pub struct ServerHandle {
     admin: Option<JoinHandle<()>>,
     control: Option<crate::control::Control>,
     log: Option<access_log::Writer>,
+    ledger: Option<tollgate_ledger::Ledger>,
 }
 
 impl ServerHandle {
@@ -123,7 +159,7 @@ impl ServerHandle {
 
     /// Prometheus text of the current metrics.
     pub fn metrics_text(&self) -> String {
-        self.shared.metrics.render()
+        self.shared.metrics_text()
     }
 
     /// Drain and wait for every thread to exit.
@@ -139,7 +175,12 @@ impl ServerHandle {
         if let Some(h) = self.admin.take() {
             let _ = h.join();
         }
-        // Every worker has finished its requests: flush the access log and stop its thread.
+        // Every worker has finished its requests: commit the ledger, return unused leases.
+        if let Some(l) = self.ledger.take() {
+            l.stop();
+        }
+        self.shared.quota.stop();
+        // Flush the access log and stop its thread.
         if let Some(w) = self.log.take() {
             w.stop.store(true, Ordering::Relaxed);
             let _ = w.handle.join();
@@ -191,6 +232,19 @@ pub fn start(config: Config, config_path: Option<PathBuf>) -> Result<ServerHandl
     let (logger, log_thread) =
         access_log::start(&config.access_log).map_err(|e| format!("log.access_log: {e}"))?;
     let route = crate::routing::RouteShared::new(workers, config.routing.prefix_table_slots);
+    let (ledger, ledger_sink) = match &config.governance.ledger {
+        None => (None, None),
+        Some(l) => {
+            let (lg, sink) = tollgate_ledger::Ledger::open(tollgate_ledger::LedgerConfig {
+                dir: l.dir.clone(),
+                commit_interval: l.commit_interval,
+                fsync: l.fsync,
+            })
+            .map_err(|e| format!("ledger.dir {}: {e}", l.dir.display()))?;
+            (Some(lg), Some(sink))
+        }
+    };
+    let quota = tollgate_quota::QuotaShared::new(config.governance.cluster.clone());
     let snap = build_snapshot(config, 1, Some(&route))?;
     let mut per_worker: Vec<crate::worker::Listeners> = (0..workers).map(|_| Vec::new()).collect();
     let mut http_addr = None;
@@ -222,6 +276,8 @@ pub fn start(config: Config, config_path: Option<PathBuf>) -> Result<ServerHandl
         admin_stop: AtomicBool::new(false),
         metrics: SharedMetrics::new(&drivers),
         route,
+        quota,
+        ledger: ledger_sink,
         config_path,
         reloading: AtomicBool::new(false),
     });
@@ -250,5 +306,6 @@ pub fn start(config: Config, config_path: Option<PathBuf>) -> Result<ServerHandl
         admin: Some(admin),
         control: Some(control),
         log: log_thread,
+        ledger,
     })
 }

@@ -43,6 +43,20 @@ pub struct Snapshot {
     pub models_json: Bytes,
     /// Routing view: backend states, caps, prefix table, pool labels.
     pub route: crate::routing::RouteRt,
+    /// Per key (same index as the key store): public id as a shared string.
+    pub key_ids: Vec<Arc<str>>,
+    /// Per consumer (same index as the key store): labels for logs, metrics and the ledger.
+    pub consumer_labels: Vec<ConsumerLabels>,
+}
+
+/// A consumer's names as cheap shared strings.
+pub struct ConsumerLabels {
+    /// Consumer name.
+    pub name: Arc<str>,
+    /// Tenant.
+    pub tenant: Arc<str>,
+    /// Project.
+    pub project: Arc<str>,
 }
 
 /// Build a snapshot; fails (keeping the old one in force) if TLS material cannot be loaded.
@@ -119,7 +133,24 @@ pub fn build_snapshot(
         max_head_bytes: l.max_header_bytes,
         max_headers: l.max_headers,
     };
+    let keys = &config.governance.keys;
+    let key_ids = keys
+        .keys()
+        .iter()
+        .map(|k| Arc::from(k.id.as_str()))
+        .collect();
+    let consumer_labels = keys
+        .consumers()
+        .iter()
+        .map(|c| ConsumerLabels {
+            name: Arc::from(c.name.as_str()),
+            tenant: Arc::from(c.tenant.as_str()),
+            project: Arc::from(c.project.as_str()),
+        })
+        .collect();
     Ok(Snapshot {
+        key_ids,
+        consumer_labels,
         config,
         generation,
         head_limits,

@@ -49,6 +49,10 @@ pub struct Worker {
     /// streams that started before a reload finish, the previous ones — so a reload does not
     /// make old and new streams rebuild one scanner back and forth.
     pub scanners: RefCell<Vec<tollgate_scan::Scanner>>,
+    /// This core's view of the limits (worker-local caches over shared atomic counters).
+    pub quota: RefCell<tollgate_quota::WorkerQuota>,
+    /// Usage-ledger sender of this core.
+    pub ledger: Option<tollgate_ledger::LedgerSink>,
 }
 
 impl Worker {
@@ -170,6 +174,8 @@ pub fn spawn(
                     shutdown: LocalShutdown::new(),
                     active_conns: Cell::new(0),
                     scanners: RefCell::new(Vec::new()),
+                    quota: RefCell::new(tollgate_quota::WorkerQuota::new(shared.quota.clone())),
+                    ledger: shared.ledger.clone(),
                 })
             };
             let res = if uring {

@@ -1,8 +1,10 @@
-//! The `tollgate` binary: `serve` the gateway, `check` a config, or run a `demo` with a
-//! simulated inference fleet embedded (works on a machine with no GPU). Signals: SIGHUP reloads
+//! The `tollgate` binary: `serve` the gateway, `check` a config, run a `demo` with a
+//! simulated inference fleet embedded (works on a machine with no GPU), manage API `keys`, or
+//! report `usage` from the ledger. Signals: SIGHUP reloads
 //! the config; SIGTERM / SIGINT drain in-flight requests and exit (a second one exits at once).
 
 mod demo;
+mod govcli;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -48,6 +50,13 @@ enum Cmd {
         #[arg(long)]
         instant: bool,
     },
+    /// Manage consumers and API keys in a keys file (add, add-consumer, revoke, enable, list).
+    Keys {
+        #[command(subcommand)]
+        cmd: govcli::KeysCmd,
+    },
+    /// Usage report from the ledger: totals and Top-N by tenant, key, model over a time range.
+    Usage(govcli::UsageArgs),
 }
 
 fn main() -> ExitCode {
@@ -60,6 +69,8 @@ fn main() -> ExitCode {
             admin,
             instant,
         } => demo::run(&listen, &admin, instant),
+        Cmd::Keys { cmd } => govcli::keys(cmd),
+        Cmd::Usage(a) => govcli::usage(a),
     }
 }
 

@@ -35,8 +35,11 @@ pub struct Inspected {
     pub body_with_usage: Option<Bytes>,
     /// The client's `model` value.
     pub model: Arc<str>,
-    /// `max_tokens` / `max_completion_tokens`, when a non-negative integer.
+    /// The larger of `max_tokens` and `max_completion_tokens` (each when a non-negative
+    /// integer): what token limits reserve for the completion.
     pub max_tokens: Option<u64>,
+    /// `n` (choices per request), 1 when absent; completion reservations are multiplied by it.
+    pub n: u64,
     /// Raw JSON of `messages` (chat) or `prompt` (completions), as the client sent it: what
     /// prefix affinity hashes. Empty when absent.
     pub prompt_raw: Bytes,
@@ -91,6 +94,8 @@ struct Head<'a> {
     max_tokens: Option<&'a serde_json::value::RawValue>,
     #[serde(borrow)]
     max_completion_tokens: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow)]
+    n: Option<&'a serde_json::value::RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -140,10 +145,25 @@ pub fn inspect(
         .and_then(|s| s.include_usage)
         .unwrap_or(false);
     let has_stream_options = h.stream_options.is_some();
+    // Both fields may be present (old and new name): reserve for the larger, so a client cannot
+    // pass the check with one and generate with the other.
     let max_tokens = [h.max_completion_tokens, h.max_tokens]
         .into_iter()
         .flatten()
-        .find_map(|v| v.get().parse::<u64>().ok());
+        .filter_map(|v| v.get().parse::<u64>().ok())
+        .max();
+    let n = match h.n {
+        None => 1,
+        Some(v) if v.get() == "null" => 1,
+        Some(v) => match v.get().parse::<u64>() {
+            Ok(n) if (1..=128).contains(&n) => n,
+            _ => {
+                return Err(
+                    invalid("'n' must be an integer between 1 and 128").with_code("invalid_n")
+                );
+            }
+        },
+    };
     let prompt_raw = match h.messages.or(h.prompt) {
         Some(raw) => {
             let start = raw.get().as_ptr() as usize - body.as_ptr() as usize;
@@ -167,6 +187,7 @@ pub fn inspect(
         body_with_usage,
         model,
         max_tokens,
+        n,
         prompt_raw,
     })
 }

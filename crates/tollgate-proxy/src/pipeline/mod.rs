@@ -2,17 +2,20 @@
 //! is a function in its own file. Ordering constraints are written where they bind:
 //!
 //! ```text
-//! accept (head: conn.rs) → admit → accept (body) → inspect_request → select ⇄ forward → relay → finish
-//!                                                                       ▲ retry before 1st byte │
-//!                                                                       └───────────────────────┘
+//! accept (head: conn.rs) → admit → guard → accept (body) → inspect_request → resolve → reserve
+//!     → select ⇄ forward → relay → finish (settle, ledger)
+//!            ▲ retry before 1st byte │
+//!            └───────────────────────┘
 //! ```
 
 mod accept;
 mod admit;
 mod finish;
 mod forward;
+mod guard;
 mod inspect;
 mod relay;
+mod reserve;
 pub mod respond;
 mod select;
 
@@ -32,6 +35,8 @@ use crate::snapshot::Snapshot;
 use crate::worker::Worker;
 
 pub use admit::Route;
+pub use guard::Principal;
+pub use reserve::now_ms as unix_now_ms;
 
 /// What the connection does after a request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -86,6 +91,23 @@ pub struct ReqCtx {
     pub pool: Option<Arc<str>>,
     /// Route rule that chose the pool (`None` = the model's default).
     pub route_rule: Option<Arc<str>>,
+    /// The authenticated caller (`None` when auth is off or it failed).
+    pub principal: Option<Principal>,
+    /// Reservation against the limits; `finish` settles it.
+    pub admission: Option<tollgate_quota::Admission>,
+    /// What the reservation was computed from.
+    pub estimate: tollgate_quota::Estimate,
+    /// Refused by auth, IP or model rules: the metric reason.
+    pub denied: Option<&'static str>,
+    /// Refused by a limit: (limit name, kind).
+    pub throttled: Option<(Arc<str>, &'static str)>,
+    /// Content chunks relayed in a stream (completion tokens when the backend reports no usage).
+    pub completion_chunks: u64,
+    /// The stream was cut because a token limit with `stream_overrun = "cut"` ran out.
+    pub stream_cut: bool,
+    /// The request has a body that has not been read (a refusal before the body read must
+    /// close the connection: the unread bytes would be parsed as the next request).
+    pub body_pending: bool,
 }
 
 /// Handle one request whose head has been read. Runs `finish` exactly once.
@@ -121,13 +143,24 @@ pub async fn handle<W: AsyncWriteRent>(
         scan_hits: Vec::new(),
         pool: None,
         route_rule: None,
+        principal: None,
+        admission: None,
+        estimate: tollgate_quota::Estimate::default(),
+        denied: None,
+        throttled: None,
+        completion_chunks: 0,
+        stream_cut: false,
+        body_pending: !matches!(
+            head.framing,
+            tollgate_http::BodyFraming::None | tollgate_http::BodyFraming::ContentLength(0)
+        ),
     };
     let draining = w.shutdown.is_fired();
     let keep_alive = head.keep_alive && !draining;
     let action = match run(w, &snap, &head, inb, wr, &mut rq, keep_alive).await {
         Ok(a) => a,
         Err(e) => {
-            let close = !keep_alive || e.kind.closes_connection();
+            let close = !keep_alive || e.kind.closes_connection() || rq.body_pending;
             rq.status = e.status();
             rq.error = Some(e.code());
             rq.bytes_out += respond::error(wr, &rq.id, &e, close).await as u64;
@@ -139,7 +172,7 @@ pub async fn handle<W: AsyncWriteRent>(
         }
     };
     // 7. finish: exactly once per request, whatever happened above.
-    finish::finish(w, &snap, &rq);
+    finish::finish(w, &snap, &mut rq);
     if keep_alive { action } else { Action::Close }
 }
 
@@ -157,6 +190,9 @@ async fn run<W: AsyncWriteRent>(
     // 2. admit — before the body is read: a request we reject (unknown path, wrong method, and
     //    later auth and IP rules) must not cost us a body read.
     let route = admit::admit(head, &rq.path)?;
+    // 2b. guard — IP rules and the API key, also before the body: an unknown caller costs no
+    //     body read, parse or scan.
+    guard::guard(snap, head, rq, &route)?;
 
     // 1b. accept (body) — size limit decided from Content-Length before reading a byte;
     //     chunked bodies are checked while reading. Sends 100 Continue when asked.
@@ -173,6 +209,7 @@ async fn run<W: AsyncWriteRent>(
         }
     };
     rq.bytes_in += body.len() as u64;
+    rq.body_pending = false;
 
     let api = match route {
         Route::Health => {
@@ -190,12 +227,20 @@ async fn run<W: AsyncWriteRent>(
         }
         Route::ListModels => {
             rq.status = 200;
-            rq.bytes_out +=
-                respond::json(wr, 200, &rq.id, snap.models_json.clone(), !keep_alive).await as u64;
+            // A key sees the models it may use; without auth, the pre-rendered list.
+            let body = match &rq.principal {
+                None => snap.models_json.clone(),
+                Some(_) => models_for(snap, rq),
+            };
+            rq.bytes_out += respond::json(wr, 200, &rq.id, body, !keep_alive).await as u64;
             return Ok(Action::KeepAlive);
         }
         Route::GetModel(name) => {
-            let Some((_, m)) = snap.config.model(&name) else {
+            let found = snap
+                .config
+                .model(&name)
+                .filter(|_| guard::may_use(snap, rq, &name));
+            let Some((_, m)) = found else {
                 return Err(Error::client(
                     ErrorKind::ModelNotFound,
                     "The model does not exist",
@@ -214,6 +259,8 @@ async fn run<W: AsyncWriteRent>(
     let mut req = inspect::inspect(w, snap, api, body, rq)?;
     rq.model = snap.model_names.get(req.model_idx).cloned();
     rq.stream = req.stream;
+    //    The key's model permissions apply to the model the client named.
+    guard::check_model(snap, rq, &req.model)?;
 
     // 4. select (resolve) — the virtual model's route rules pick a pool, once per request; a
     //    pool that serves another model name gets the request's `model` rewritten.
@@ -232,6 +279,9 @@ async fn run<W: AsyncWriteRent>(
     {
         req.rewrite_model(name)?;
     }
+    // 4b. reserve — request, concurrency and token limits, all or nothing, before any backend
+    //     work; `finish` settles with the real usage.
+    reserve::reserve(w, snap, rq, &req, target.counted_tokens).await?;
     let routing = &snap.config.routing;
     w.retry_budget.borrow_mut().request(routing::now_ms());
 
@@ -289,4 +339,18 @@ async fn run<W: AsyncWriteRent>(
             }
         }
     }
+}
+
+/// `GET /v1/models` for a key: only the models it may use.
+fn models_for(snap: &Snapshot, rq: &ReqCtx) -> bytes::Bytes {
+    let data: Vec<serde_json::Value> = snap
+        .config
+        .models
+        .iter()
+        .filter(|m| guard::may_use(snap, rq, &m.name))
+        .map(|m| serde_json::json!({"id": m.name, "object": "model", "created": 0, "owned_by": m.owned_by}))
+        .collect();
+    serde_json::to_vec(&serde_json::json!({"object": "list", "data": data}))
+        .unwrap_or_default()
+        .into()
 }

@@ -319,7 +319,16 @@ struct StreamState {
     blocked: Option<usize>,
     /// A chunk could not be scanned.
     scan_failed: bool,
+    /// Completion tokens the reservation still covers on a `stream_overrun = "cut"` limit
+    /// (`None`: no such limit applies).
+    allowance: Option<u64>,
+    /// A token limit ran out mid-stream and the rule says cut.
+    cut: bool,
 }
+
+/// Completion tokens asked of the limits at a time when a stream runs past its reservation.
+/// Smaller = a cut lands closer to the budget; larger = fewer counter updates per stream.
+const EXTEND_STEP: u64 = 16;
 
 /// Append one `data:` frame.
 fn push_data(out: &mut BytesMut, payload: &[u8]) {
@@ -330,7 +339,30 @@ fn push_data(out: &mut BytesMut, payload: &[u8]) {
 
 impl StreamState {
     fn stopped(&self) -> bool {
-        self.blocked.is_some() || self.scan_failed
+        self.blocked.is_some() || self.scan_failed || self.cut
+    }
+
+    /// Account one content chunk (one token: servers stream a token per chunk; the backend's
+    /// usage report settles the exact figure). False when a cut limit cannot cover it.
+    fn charge_chunk(&mut self, rq: &mut ReqCtx) -> bool {
+        rq.completion_chunks += 1;
+        let Some(left) = self.allowance else {
+            return true;
+        };
+        if left > 0 {
+            self.allowance = Some(left - 1);
+            return true;
+        }
+        let extended = rq
+            .admission
+            .as_mut()
+            .is_some_and(|a| a.extend_completion(EXTEND_STEP, super::reserve::now_ms()));
+        if extended {
+            self.allowance = Some(EXTEND_STEP - 1);
+            return true;
+        }
+        self.cut = true;
+        false
     }
 
     /// Move the scanner's hits into the request context.
@@ -344,7 +376,7 @@ impl StreamState {
         }
     }
 
-    fn process(&mut self, w: &Worker, f: Frame, out: &mut BytesMut) {
+    fn process(&mut self, w: &Worker, f: Frame, out: &mut BytesMut, rq: &mut ReqCtx) {
         use tollgate_scan::json::ChunkOut;
         if self.stopped() {
             return;
@@ -382,6 +414,7 @@ impl StreamState {
                 }
             }
         }
+        let mut usage_only = false;
         if let Some(data) = &f.data {
             if f.is_done() {
                 if let Some(s) = self.synth.take() {
@@ -400,6 +433,7 @@ impl StreamState {
                     Some(p) => p.max_merge(u),
                     None => u,
                 });
+                usage_only = info.is_usage_only;
                 if info.is_usage_only && !self.client_wants_usage {
                     return; // we asked for it; the client did not
                 }
@@ -416,6 +450,9 @@ impl StreamState {
                     ));
                 }
             }
+        }
+        if f.data.is_some() && !usage_only && !self.charge_chunk(rq) {
+            return;
         }
         match replaced {
             Some(payloads) => {
@@ -458,6 +495,8 @@ async fn relay_stream<W: AsyncWriteRent>(
             .map(|r| (Arc::clone(r), tollgate_scan::json::StreamScanner::new())),
         blocked: None,
         scan_failed: false,
+        allowance: rq.admission.as_ref().and_then(|a| a.completion_allowance()),
+        cut: false,
     };
     let mut body = Body::new(framing, u64::MAX);
     let mut sse = Decoder::new(MAX_SSE_FRAME);
@@ -473,7 +512,7 @@ async fn relay_stream<W: AsyncWriteRent>(
         loop {
             match sse.next_frame() {
                 Ok(Some(f)) => {
-                    st.process(w, f, &mut payload);
+                    st.process(w, f, &mut payload, rq);
                     if st.stopped() {
                         break;
                     }
@@ -506,6 +545,21 @@ async fn relay_stream<W: AsyncWriteRent>(
             send_error_event(wr, rq, &msg, "invalid_request_error", code).await;
             return Ok(Action::Close);
         }
+        if st.cut {
+            let code = "token_limit_exceeded";
+            let msg = "The response was cut: the token budget of a limit ran out";
+            rq.error = Some(code);
+            rq.stream_cut = true;
+            rq.usage = st.usage;
+            if !head_sent {
+                return Err(Error::client(ErrorKind::RateLimited, msg)
+                    .with_code(code)
+                    .with_retry_after(Some(1)));
+            }
+            rq.stream_error = true;
+            send_error_event(wr, rq, msg, "rate_limit_error", code).await;
+            return Ok(Action::Close);
+        }
         let failure: Option<(&'static str, &'static str)> = match (&body_done, decode_err) {
             _ if st.scan_failed => Some((
                 "upstream_bad_sse",
@@ -525,7 +579,7 @@ async fn relay_stream<W: AsyncWriteRent>(
                 match sse.finish() {
                     Ok(Some(f)) => {
                         payload.clear();
-                        st.process(w, f, &mut payload);
+                        st.process(w, f, &mut payload, rq);
                         st.take_hits(rq);
                         if st.stopped() {
                             continue;
