@@ -101,10 +101,28 @@ fn check(path: &Path) -> ExitCode {
         ),
         None => String::new(),
     };
+    let g = &cfg.governance;
+    let mut gov = String::new();
+    if g.auth_required() {
+        gov.push_str(&format!(
+            ", auth: {} consumers / {} keys",
+            g.keys.consumers().len(),
+            g.keys.keys().len()
+        ));
+    }
+    if !g.limits.is_empty() {
+        gov.push_str(&format!(", {} limits", g.limits.rules().len()));
+    }
+    if g.cluster.is_some() {
+        gov.push_str(" (shared through Redis)");
+    }
+    if let Some(l) = &g.ledger {
+        gov.push_str(&format!(", ledger {}", l.dir.display()));
+    }
     match tollgate_proxy::build_snapshot(cfg, 1, None) {
         Ok(_) => {
             println!(
-                "{}: ok ({b} backends, {m} models{pools}{scan})",
+                "{}: ok ({b} backends, {m} models{pools}{scan}{gov})",
                 path.display()
             );
             ExitCode::SUCCESS
