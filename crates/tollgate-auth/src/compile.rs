@@ -8,7 +8,7 @@ use toml::Spanned;
 
 use crate::error::KeysError;
 use crate::ip::{self, IpRules};
-use crate::locate::line_col;
+use tollgate_core::locate::line_col;
 use crate::models::{self, ModelMatcher};
 use crate::raw::{List, RawConsumer, RawKey, RawKeysFile};
 use crate::secret::{self, KeyHash};

@@ -60,7 +60,6 @@ mod compile;
 mod error;
 mod extract;
 mod ip;
-mod locate;
 mod models;
 mod raw;
 mod secret;

@@ -10,7 +10,6 @@ use std::path::Path;
 use subtle::{Choice, ConstantTimeEq};
 
 use crate::error::KeysError;
-use crate::locate;
 use crate::secret::{self, DUMMY_DIGEST, DUMMY_SALT, DUMMY_SECRET, ID_HEX_LEN, MAX_TOKEN_BYTES};
 use crate::types::{AuthFailure, Authed, Consumer, Key};
 
@@ -46,8 +45,8 @@ impl KeyStore {
         let raw: crate::raw::RawKeysFile = toml::from_str(text).map_err(|e| {
             let (line, col, field) = match e.span() {
                 Some(span) => {
-                    let (l, c) = locate::line_col(text, span.start);
-                    (l, c, locate::field_path_at(text, span.start))
+                    let (l, c) = tollgate_core::locate::line_col(text, span.start);
+                    (l, c, tollgate_core::locate::field_path_at(text, span.start))
                 }
                 None => (0, 0, String::new()),
             };

@@ -9,7 +9,7 @@ use std::time::Duration;
 use toml::Spanned;
 
 use crate::error::ConfigError;
-use crate::locate::line_col;
+use tollgate_core::locate::line_col;
 use crate::raw::RawConfig;
 use crate::types::*;
 

@@ -7,7 +7,6 @@
 mod compile;
 mod error;
 mod governance;
-mod locate;
 mod raw;
 mod routing;
 mod types;
@@ -40,8 +39,8 @@ pub fn parse_str(text: &str, file: &str, base_dir: &Path) -> Result<Config, Vec<
     let raw: raw::RawConfig = toml::from_str(text).map_err(|e| {
         let (line, col, field) = match e.span() {
             Some(span) => {
-                let (l, c) = locate::line_col(text, span.start);
-                (l, c, locate::field_path_at(text, span.start))
+                let (l, c) = tollgate_core::locate::line_col(text, span.start);
+                (l, c, tollgate_core::locate::field_path_at(text, span.start))
             }
             None => (0, 0, String::new()),
         };

@@ -5,6 +5,7 @@
 
 pub mod error;
 pub mod id;
+pub mod locate;
 pub mod phase;
 
 pub use error::{Error, ErrorKind, Side};

@@ -1,6 +1,6 @@
-//! Map byte offsets in keys-file text to line/column and to a dotted field path (`key[1].hash`),
-//! so serde errors, which only carry a span, can still name the field. Copied from
-//! `tollgate-config` (small and stable; a shared crate for 80 lines is not worth the coupling).
+//! Map byte offsets in TOML text to line/column and to a dotted field path (`backends[1].url`),
+//! so serde errors, which only carry a span, can still name the field. Shared by every file
+//! tollgate reads (config, keys file), so they all report `file:line:col: field: message` alike.
 
 /// 1-based (line, column) of a byte offset.
 pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
@@ -75,10 +75,10 @@ mod tests {
 
     #[test]
     fn finds_array_index_and_key() {
-        let t = "x = 2\n[[key]]\nid = \"a\"\n[[key]]\nid = \"b\"\nhashh = 1\n";
-        let off = t.find("hashh").unwrap();
+        let t = "workers = 2\n[[backends]]\nname = \"a\"\n[[backends]]\nname = \"b\"\nkindd = 1\n";
+        let off = t.find("kindd").unwrap();
         assert_eq!(line_col(t, off), (6, 1));
-        assert_eq!(field_path_at(t, off), "key[1].hashh");
-        assert_eq!(field_path_at(t, t.find("x =").unwrap()), "x");
+        assert_eq!(field_path_at(t, off), "backends[1].kindd");
+        assert_eq!(field_path_at(t, t.find("workers").unwrap()), "workers");
     }
 }
