@@ -8,12 +8,12 @@ use toml::Spanned;
 
 use crate::error::KeysError;
 use crate::ip::{self, IpRules};
-use tollgate_core::locate::line_col;
 use crate::models::{self, ModelMatcher};
 use crate::raw::{List, RawConsumer, RawKey, RawKeysFile};
 use crate::secret::{self, KeyHash};
 use crate::store::KeyStore;
 use crate::types::{Consumer, Key};
+use tollgate_core::locate::line_col;
 
 /// Longest consumer / tenant / project name.
 pub const MAX_NAME_LEN: usize = 64;

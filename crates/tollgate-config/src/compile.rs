@@ -9,9 +9,9 @@ use std::time::Duration;
 use toml::Spanned;
 
 use crate::error::ConfigError;
-use tollgate_core::locate::line_col;
 use crate::raw::RawConfig;
 use crate::types::*;
+use tollgate_core::locate::line_col;
 
 pub(crate) struct Ctx<'a> {
     text: &'a str,
