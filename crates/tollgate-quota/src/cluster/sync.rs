@@ -53,6 +53,10 @@ struct Sync {
     conn: Option<Conn>,
     next_try: Instant,
     last_io: Instant,
+    /// Last fallback push. Pushed on its own clock, not only on idle heartbeats: an admission
+    /// that saw Redis down while the link was coming back lands in the fallback counter after
+    /// the reconnect push, and busy links (refills keep `last_io` fresh) never heartbeat.
+    last_push: Instant,
     backlog: Vec<(String, i64, i64)>,
 }
 
@@ -72,6 +76,7 @@ pub(super) fn run(link: Arc<Link>, registry: Arc<Registry>, rx: Receiver<Msg>) {
         conn: None,
         next_try: now,
         last_io: now,
+        last_push: now,
         backlog: Vec::new(),
     };
     loop {
@@ -151,7 +156,14 @@ impl Sync {
                 Some(c) => c.ok(&[b"PING"]).map(|_| ()),
                 None => Ok(()),
             };
-            if let Err(e) = r.and_then(|()| self.push_fallback()) {
+            if let Err(e) = r {
+                self.fail(&e);
+                return;
+            }
+        }
+        if now.duration_since(self.last_push) >= TICK {
+            self.last_push = now;
+            if let Err(e) = self.push_fallback() {
                 self.fail(&e);
             }
         }
