@@ -43,13 +43,8 @@ impl KeyStore {
     /// Compile keys-file text. `file` is used in error messages only.
     pub fn parse(text: &str, file: &str) -> Result<KeyStore, Vec<KeysError>> {
         let raw: crate::raw::RawKeysFile = toml::from_str(text).map_err(|e| {
-            let (line, col, field) = match e.span() {
-                Some(span) => {
-                    let (l, c) = tollgate_core::locate::line_col(text, span.start);
-                    (l, c, tollgate_core::locate::field_path_at(text, span.start))
-                }
-                None => (0, 0, String::new()),
-            };
+            let (line, col, field) =
+                tollgate_core::locate::position(text, e.span().map(|s| s.start));
             vec![KeysError::new(
                 file,
                 line,

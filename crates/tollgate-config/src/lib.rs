@@ -37,13 +37,7 @@ pub fn load(path: &Path) -> Result<Config, Vec<ConfigError>> {
 /// (TLS certificates, CA files) are resolved against `base_dir`.
 pub fn parse_str(text: &str, file: &str, base_dir: &Path) -> Result<Config, Vec<ConfigError>> {
     let raw: raw::RawConfig = toml::from_str(text).map_err(|e| {
-        let (line, col, field) = match e.span() {
-            Some(span) => {
-                let (l, c) = tollgate_core::locate::line_col(text, span.start);
-                (l, c, tollgate_core::locate::field_path_at(text, span.start))
-            }
-            None => (0, 0, String::new()),
-        };
+        let (line, col, field) = tollgate_core::locate::position(text, e.span().map(|s| s.start));
         vec![ConfigError::new(
             file,
             line,

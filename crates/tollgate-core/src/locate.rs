@@ -2,6 +2,18 @@
 //! so serde errors, which only carry a span, can still name the field. Shared by every file
 //! tollgate reads (config, keys file), so they all report `file:line:col: field: message` alike.
 
+/// (line, column, field path) of a parser error's span start, or `(0, 0, "")` when the parser
+/// gave no span: what `file:line:col: field: message` errors are built from.
+pub fn position(text: &str, span_start: Option<usize>) -> (usize, usize, String) {
+    match span_start {
+        Some(at) => {
+            let (l, c) = line_col(text, at);
+            (l, c, field_path_at(text, at))
+        }
+        None => (0, 0, String::new()),
+    }
+}
+
 /// 1-based (line, column) of a byte offset.
 pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());

@@ -14,19 +14,14 @@ mod common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use common::*;
-use tollgate_simfleet::engine::Personality;
-use tollgate_simfleet::{BackendConfig, Fleet, FleetConfig, Mode};
+use tollgate_simfleet::{Fleet, FleetConfig};
 
 const REDIS: &str = "/usr/bin/redis-server";
-
-/// Prompt tokens the gateway counts for `chat()`: "hello there" (2 tokens) + 4 per message + 3.
-const CHAT_PROMPT_TOKENS: u64 = 2 + 4 + 3;
 
 // ---------------------------------------------------------------------------------------------
 // A real redis-server, killed on drop.
@@ -147,68 +142,6 @@ impl Drop for Redis {
 // ---------------------------------------------------------------------------------------------
 // Keys, fleet and gateways (as in governance.rs).
 
-/// Canary keys: written to `$TOLLGATE_CANARY_FILE` (scripts/test.sh greps the suite's output).
-fn remember(token: &str) {
-    if let Ok(p) = std::env::var("TOLLGATE_CANARY_FILE")
-        && let Ok(mut f) = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(p)
-    {
-        let secret = token.rsplit('_').next().unwrap_or(token);
-        let _ = writeln!(f, "{token}\n{secret}");
-    }
-}
-
-struct Keys {
-    dir: PathBuf,
-    file: PathBuf,
-}
-
-impl Keys {
-    fn new(tag: &str) -> Keys {
-        static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let dir =
-            std::env::temp_dir().join(format!("tollgate-cluster-{tag}-{}-{n}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("keys.toml");
-        Keys { dir, file }
-    }
-    fn consumer(&self, name: &str, tenant: &str) {
-        tollgate_auth::add_consumer(&self.file, name, tenant, None).unwrap();
-    }
-    fn key(&self, consumer: &str) -> (String, String) {
-        let k = tollgate_auth::add_key(&self.file, consumer, &["*".into()], None, None).unwrap();
-        remember(&k.token);
-        (k.id, k.token)
-    }
-}
-
-impl Drop for Keys {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn fleet(faults: Option<&str>) -> Fleet {
-    Fleet::start(FleetConfig {
-        seed: 7,
-        threads: 1,
-        backends: vec![BackendConfig {
-            name: "a".into(),
-            personality: Personality::Vllm,
-            mode: Mode::Instant,
-            model: "m".into(),
-            default_max_tokens: 8,
-            instant_events: 4,
-            faults: faults.map(str::to_string),
-            ..BackendConfig::default()
-        }],
-    })
-    .expect("fleet")
-}
-
 /// A fleet with no backends: `start_with` wants a fleet to own, and the second gateway of a
 /// cluster points at the first gateway's fleet.
 fn no_fleet() -> Fleet {
@@ -226,14 +159,6 @@ fn gateway_text(keys: &Keys, fleet: &Fleet, extra: &str) -> String {
         fleet,
         &format!("[auth]\nkeys_file = \"{}\"\n{extra}", keys.file.display()),
     )
-}
-
-fn bearer(t: &str) -> String {
-    format!("authorization: Bearer {t}\r\n")
-}
-
-fn call(env: &Env, body: &str, headers: &str) -> Resp {
-    raw(env.addr, &post_req("/v1/chat/completions", body, headers)).expect("response")
 }
 
 /// `/metrics` now (no publish wait): for the process-wide quota gauges, rendered live.
@@ -270,17 +195,6 @@ fn away_from_the_hour_edge(margin: Duration) {
     }
 }
 
-/// No canary in anything the gateway said.
-fn assert_no_leak(tokens: &[&str], texts: &[&str]) {
-    for t in tokens {
-        let secret = t.rsplit('_').next().unwrap();
-        for x in texts {
-            assert!(!x.contains(t), "key leaked: {x}");
-            assert!(!x.contains(secret), "key secret leaked: {x}");
-        }
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 
 #[test]
@@ -288,7 +202,7 @@ fn two_gateways_share_one_token_budget_through_redis() {
     let redis = Redis::start();
     let keys = Keys::new("share");
     keys.consumer("alice", "acme");
-    let (_, a) = keys.key("alice");
+    let (_, a) = keys.key("alice", &["*"]);
     let budget = 2000u64;
     let prefix = "tgshare";
     // Leases smaller than the budget, so both gateways take some of it.
@@ -299,7 +213,7 @@ fn two_gateways_share_one_token_budget_through_redis() {
     );
     // The backend answers slowly, so every admitted request is still in flight when the last
     // of the burst arrives: nothing is refunded early.
-    let fleet = fleet(Some("slow_first_byte=300"));
+    let fleet = fleet_one(Some("slow_first_byte=300"), 4);
     let text = gateway_text(&keys, &fleet, &extra);
     let mut gws = [
         start_with(fleet, text.clone()),
@@ -389,14 +303,14 @@ fn with_redis_down_a_gateway_serves_its_fallback_share_and_says_so() {
     let port = redis.port;
     let keys = Keys::new("down");
     keys.consumer("alice", "acme");
-    let (_, a) = keys.key("alice");
+    let (_, a) = keys.key("alice", &["*"]);
     let (limit, share, lease) = (100u64, 0.3, 5u64);
     let extra = format!(
         "[quota]\nredis_url = \"{}\"\nredis_prefix = \"tgdown\"\nlease_requests = {lease}\nfallback_share = {share}\n\
          [[quota.limits]]\nname = \"rph\"\nkind = \"requests\"\nlimit = {limit}\nwindow = \"1h\"\n",
         redis.url()
     );
-    let fleet = fleet(None);
+    let fleet = fleet_one(None, 4);
     let text = gateway_text(&keys, &fleet, &extra);
     let env = start_with(fleet, text);
     away_from_the_hour_edge(Duration::from_secs(30));
@@ -479,9 +393,9 @@ fn a_key_revoked_by_reload_is_refused_at_once_and_in_flight_requests_finish() {
     let keys = Keys::new("revoke");
     keys.consumer("alice", "acme");
     keys.consumer("bob", "acme");
-    let (aid, a) = keys.key("alice");
-    let (_, b) = keys.key("bob");
-    let fleet = fleet(Some("slow_first_byte=300"));
+    let (aid, a) = keys.key("alice", &["*"]);
+    let (_, b) = keys.key("bob", &["*"]);
+    let fleet = fleet_one(Some("slow_first_byte=300"), 4);
     let text = gateway_text(&keys, &fleet, "");
     let env = start_with(fleet, text);
     let body = chat(false, 4);

@@ -13,91 +13,12 @@
 mod common;
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
 use common::*;
-use tollgate_simfleet::engine::Personality;
-use tollgate_simfleet::{BackendConfig, Fleet, FleetConfig, Mode};
-
-/// Canary keys: remembered so every test can assert none leaked, and written to
-/// `$TOLLGATE_CANARY_FILE` (scripts/test.sh greps the whole suite's output for them).
-fn remember(token: &str) {
-    if let Ok(p) = std::env::var("TOLLGATE_CANARY_FILE")
-        && let Ok(mut f) = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(p)
-    {
-        let secret = token.rsplit('_').next().unwrap_or(token);
-        let _ = writeln!(f, "{token}\n{secret}");
-    }
-}
-
-struct Keys {
-    dir: PathBuf,
-    file: PathBuf,
-}
-
-impl Keys {
-    fn new(tag: &str) -> Keys {
-        let dir = std::env::temp_dir().join(format!(
-            "tollgate-gov-{tag}-{}-{}",
-            std::process::id(),
-            rand_suffix()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("keys.toml");
-        Keys { dir, file }
-    }
-    fn consumer(&self, name: &str, tenant: &str) {
-        tollgate_auth::add_consumer(&self.file, name, tenant, None).unwrap();
-    }
-    fn key(&self, consumer: &str, models: &[&str]) -> (String, String) {
-        let m: Vec<String> = models.iter().map(|s| s.to_string()).collect();
-        let k = tollgate_auth::add_key(&self.file, consumer, &m, None, None).unwrap();
-        remember(&k.token);
-        (k.id, k.token)
-    }
-    fn key_expiring(&self, consumer: &str, expires: &str) -> String {
-        let k = tollgate_auth::add_key(&self.file, consumer, &["*".into()], Some(expires), None)
-            .unwrap();
-        remember(&k.token);
-        k.token
-    }
-}
-
-impl Drop for Keys {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn rand_suffix() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(7);
-    h.finish()
-}
-
-fn fleet(faults: Option<&str>, events: u32) -> Fleet {
-    Fleet::start(FleetConfig {
-        seed: 7,
-        threads: 1,
-        backends: vec![BackendConfig {
-            name: "a".into(),
-            personality: Personality::Vllm,
-            mode: Mode::Instant,
-            model: "m".into(),
-            default_max_tokens: 8,
-            instant_events: events,
-            faults: faults.map(str::to_string),
-            ..BackendConfig::default()
-        }],
-    })
-    .expect("fleet")
-}
+use tollgate_simfleet::Fleet;
 
 /// A gateway with `[auth]` on the keys file plus `extra`, and a second model `other`.
 fn gateway(keys: &Keys, fleet: Fleet, extra: &str) -> Env {
@@ -120,26 +41,6 @@ fn gateway_log(keys: &Keys, fleet: Fleet, extra: &str, log: Option<&Path>) -> En
     start_with(fleet, text)
 }
 
-fn call(env: &Env, body: &str, headers: &str) -> Resp {
-    raw(env.addr, &post_req("/v1/chat/completions", body, headers)).expect("response")
-}
-
-fn bearer(t: &str) -> String {
-    format!("authorization: Bearer {t}\r\n")
-}
-
-/// No canary in anything the gateway said.
-fn assert_no_leak(tokens: &[&str], texts: &[&str]) {
-    for t in tokens {
-        // The whole key, and its secret part (after the id).
-        let secret = t.rsplit('_').next().unwrap();
-        for x in texts {
-            assert!(!x.contains(t), "key leaked: {x}");
-            assert!(!x.contains(secret), "key secret leaked: {x}");
-        }
-    }
-}
-
 #[test]
 fn each_auth_outcome_has_its_status_and_refusals_are_byte_identical() {
     let keys = Keys::new("auth");
@@ -149,7 +50,7 @@ fn each_auth_outcome_has_its_status_and_refusals_are_byte_identical() {
     let (revoked_id, revoked) = keys.key("alice", &["*"]);
     tollgate_auth::set_key_enabled(&keys.file, &revoked_id, false).unwrap();
     let expired = keys.key_expiring("bob", "2020-01-01T00:00:00Z");
-    let env = gateway(&keys, fleet(None, 4), "");
+    let env = gateway(&keys, fleet_one(None, 4), "");
     let body = chat(false, 4);
 
     // Valid, both header forms.
@@ -261,7 +162,7 @@ fn each_auth_outcome_has_its_status_and_refusals_are_byte_identical() {
 fn a_refusal_before_the_body_costs_no_body_read_and_closes_the_connection() {
     let keys = Keys::new("early");
     keys.consumer("alice", "acme");
-    let env = gateway(&keys, fleet(None, 4), "");
+    let env = gateway(&keys, fleet_one(None, 4), "");
     // Head announces a 1 MB body that never comes: the 401 arrives at once, not after the
     // body timeout, and the connection closes (the unread body must not be parsed as a request).
     let mut s = connect(env.addr);
@@ -282,7 +183,7 @@ fn ip_rules_global_and_per_consumer_decide_before_the_body() {
     let (_, good) = keys.key("alice", &["*"]);
     let env = gateway(
         &keys,
-        fleet(None, 4),
+        fleet_one(None, 4),
         "allow_ips = [\"127.0.0.0/8\", \"::1\"]\ndeny_ips = [\"127.0.0.1/32\"]\n",
     );
     let r = call(&env, &chat(false, 4), &bearer(&good));
@@ -307,7 +208,7 @@ fn ip_rules_global_and_per_consumer_decide_before_the_body() {
     std::fs::write(&keys.file, text).unwrap();
     let (_, a) = keys.key("alice", &["*"]);
     let (_, b) = keys.key("bob", &["*"]);
-    let env = gateway(&keys, fleet(None, 4), "");
+    let env = gateway(&keys, fleet_one(None, 4), "");
     assert_eq!(call(&env, &chat(false, 4), &bearer(&a)).status, 403);
     assert_eq!(call(&env, &chat(false, 4), &bearer(&b)).status, 200);
     let m = metrics(&env);
@@ -326,7 +227,7 @@ fn requests_per_window_answer_429_with_retry_after_and_an_openai_body() {
     let (_, b) = keys.key("bob", &["*"]);
     let env = gateway(
         &keys,
-        fleet(None, 4),
+        fleet_one(None, 4),
         "[[quota.limits]]\nname = \"rpm\"\nkind = \"requests\"\nper = [\"consumer\"]\nlimit = 3\nwindow = \"1h\"\n",
     );
     for _ in 0..3 {
@@ -364,7 +265,7 @@ fn concurrency_limit_holds_slots_until_the_response_ends() {
     let (_, a) = keys.key("alice", &["*"]);
     let env = gateway(
         &keys,
-        fleet(Some("slow_first_byte=400"), 4),
+        fleet_one(Some("slow_first_byte=400"), 4),
         "[[quota.limits]]\nname = \"two-at-once\"\nkind = \"concurrency\"\nper = [\"key\"]\nlimit = 2\n",
     );
     let addr = env.addr;
@@ -390,9 +291,6 @@ fn concurrency_limit_holds_slots_until_the_response_ends() {
     assert_eq!(call(&env, &chat(false, 4), &bearer(&a)).status, 200);
 }
 
-/// Prompt tokens the gateway counts for `chat()`: "hello there" (2 tokens) + 4 per message + 3.
-const CHAT_PROMPT_TOKENS: u64 = 2 + 4 + 3;
-
 #[test]
 fn barrier_burst_against_a_small_token_budget_admits_no_more_than_it_allows() {
     let keys = Keys::new("burst");
@@ -403,7 +301,7 @@ fn barrier_burst_against_a_small_token_budget_admits_no_more_than_it_allows() {
         &keys,
         // Backends answer slowly, so every admitted request is still in flight when the last
         // of the burst arrives: nothing is refunded early.
-        fleet(Some("slow_first_byte=300"), 4),
+        fleet_one(Some("slow_first_byte=300"), 4),
         &format!(
             "[[quota.limits]]\nname = \"tpm\"\nkind = \"tokens\"\ntokens = \"total\"\nper = [\"tenant\"]\nlimit = {budget}\nwindow = \"1h\"\n"
         ),
@@ -464,7 +362,7 @@ fn a_stream_running_past_a_cut_limit_ends_with_an_error_event() {
     // tokens and the rule cuts.
     let env = gateway(
         &keys,
-        fleet(None, 40),
+        fleet_one(None, 40),
         "[[quota.limits]]\nname = \"out\"\nkind = \"tokens\"\ntokens = \"completion\"\nlimit = 10\nwindow = \"1h\"\nstream_overrun = \"cut\"\n",
     );
     let r = call(&env, &chat(true, 4), &bearer(&a));
@@ -501,7 +399,7 @@ fn the_ledger_and_metrics_bill_each_request_to_its_tenant_and_key() {
     let log = keys.dir.join("access.log");
     let env = gateway_log(
         &keys,
-        fleet(None, 4),
+        fleet_one(None, 4),
         &format!(
             "[ledger]\ndir = \"{}\"\ncommit_interval_ms = 10\n[[quota.limits]]\nname = \"t\"\nkind = \"tokens\"\nlimit = 100000\nwindow = \"1d\"\ntimezone = \"Europe/Berlin\"\n",
             ledger.display()

@@ -329,3 +329,102 @@ pub fn records(env: &Env, n: usize) -> Vec<tollgate_simfleet::RequestRecord> {
         std::thread::sleep(Duration::from_millis(5));
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Governance helpers (governance.rs, cluster.rs): keys files, canary keys, authenticated calls.
+
+/// Prompt tokens the gateway counts for `chat()`: "hello there" (2 tokens) + 4 per message + 3.
+pub const CHAT_PROMPT_TOKENS: u64 = 2 + 4 + 3;
+
+/// Canary keys: written to `$TOLLGATE_CANARY_FILE` (scripts/test.sh greps the whole suite's
+/// output for the key and its secret part).
+pub fn remember(token: &str) {
+    use std::io::Write as _;
+    if let Ok(p) = std::env::var("TOLLGATE_CANARY_FILE")
+        && let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+    {
+        let secret = token.rsplit('_').next().unwrap_or(token);
+        let _ = writeln!(f, "{token}\n{secret}");
+    }
+}
+
+/// A keys file in its own temporary directory (removed on drop).
+pub struct Keys {
+    pub dir: PathBuf,
+    pub file: PathBuf,
+}
+
+impl Keys {
+    pub fn new(tag: &str) -> Keys {
+        let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir =
+            std::env::temp_dir().join(format!("tollgate-keys-{tag}-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("keys.toml");
+        Keys { dir, file }
+    }
+    pub fn consumer(&self, name: &str, tenant: &str) {
+        tollgate_auth::add_consumer(&self.file, name, tenant, None).unwrap();
+    }
+    /// A new key (id, token) for `consumer`, remembered as a canary.
+    pub fn key(&self, consumer: &str, models: &[&str]) -> (String, String) {
+        let m: Vec<String> = models.iter().map(|s| s.to_string()).collect();
+        let k = tollgate_auth::add_key(&self.file, consumer, &m, None, None).unwrap();
+        remember(&k.token);
+        (k.id, k.token)
+    }
+    pub fn key_expiring(&self, consumer: &str, expires: &str) -> String {
+        let k = tollgate_auth::add_key(&self.file, consumer, &["*".into()], Some(expires), None)
+            .unwrap();
+        remember(&k.token);
+        k.token
+    }
+}
+
+impl Drop for Keys {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// One instant vLLM backend `a` serving `m`, with optional faults.
+pub fn fleet_one(faults: Option<&str>, events: u32) -> Fleet {
+    Fleet::start(FleetConfig {
+        seed: 7,
+        threads: 1,
+        backends: vec![BackendConfig {
+            name: "a".into(),
+            personality: Personality::Vllm,
+            mode: Mode::Instant,
+            model: "m".into(),
+            default_max_tokens: 8,
+            instant_events: events,
+            faults: faults.map(str::to_string),
+            ..BackendConfig::default()
+        }],
+    })
+    .expect("fleet")
+}
+
+pub fn bearer(t: &str) -> String {
+    format!("authorization: Bearer {t}\r\n")
+}
+
+/// POST a chat body with extra header lines.
+pub fn call(env: &Env, body: &str, headers: &str) -> Resp {
+    raw(env.addr, &post_req("/v1/chat/completions", body, headers)).expect("response")
+}
+
+/// No canary (the whole key, or its secret part after the id) in anything the gateway said.
+pub fn assert_no_leak(tokens: &[&str], texts: &[&str]) {
+    for t in tokens {
+        let secret = t.rsplit('_').next().unwrap();
+        for x in texts {
+            assert!(!x.contains(t), "key leaked: {x}");
+            assert!(!x.contains(secret), "key secret leaked: {x}");
+        }
+    }
+}
